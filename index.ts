@@ -1,0 +1,42 @@
+// fastify-miro: a ready Miro REST client on every request (`request.miro`), with the users'
+// OAuth tokens in Redis (@fastify/redis) or the session (@fastify/session).
+import fp from 'fastify-plugin'
+import type { FastifyPluginAsync } from 'fastify'
+import { createSdkLogger, type MiroClient } from './lib/client'
+import { resolveOptions, type FastifyMiroOptions } from './lib/options'
+import { TokenRefresher } from './lib/refresh'
+import { decorateRequest } from './lib/request'
+import { createStoreFactory } from './lib/storage'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** This request's Miro client (a `Miro` from @mirohq/miro-api), built on first read. */
+    miro: MiroClient
+  }
+}
+
+const plugin: FastifyPluginAsync<FastifyMiroOptions> = async (fastify, rawOptions) => {
+  // 1. Options, checked once: a wrong one fails app.ready() with the fix in the message.
+  const options = resolveOptions(rawOptions)
+  // 2. Where tokens live; fails when the plugin the backend needs is not registered.
+  const storeFor = createStoreFactory(fastify, options)
+  // 3. What all clients share: options, the refresh coordinator, a secret-free SDK logger.
+  const context = { options, refresher: new TokenRefresher(options), sdkLogger: createSdkLogger(fastify.log) }
+  // 4. request.miro, lazily.
+  decorateRequest(fastify, context, storeFor)
+}
+
+export const fastifyMiro = fp(plugin, { fastify: '5.x', name: 'fastify-miro' })
+export default fastifyMiro
+
+export { MiroClient } from './lib/client'
+export type { FastifyMiroOptions, FastifyMiroRedisOptions, StorageChoice } from './lib/options'
+export type { MiroTokenState } from './lib/state'
+export {
+  MiroOptionsError, MiroNotAuthorizedError, MiroTokenRevokedError, MiroCodeRejectedError, MiroMissingCodeError,
+  MiroUnavailableError, MiroTokenRequestError, MiroTimeoutError, MiroStorageError, MiroRefreshBusyError,
+  MiroNoUserIdError, isLoggedOutError, type MiroError
+} from './lib/errors'
+
+// CommonJS: `require('fastify-miro')` is the plugin itself, with the named exports on it.
+module.exports = Object.assign(fastifyMiro, module.exports)

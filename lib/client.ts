@@ -1,0 +1,113 @@
+// MiroClient: the SDK's `Miro`, with the sharp edges filed down. Token calls follow
+// `basePath`, send credentials in the body and are awaited until the state is stored;
+// refreshes are merged per user; an outage is an error, never a silent logout.
+import { Miro, type ExternalUserId } from '@mirohq/miro-api'
+import type { FastifyBaseLogger } from 'fastify'
+import { MiroMissingCodeError, MiroNotAuthorizedError, isLoggedOutError } from './errors'
+import { requestToken, revokeAccessToken } from './oauth'
+import type { ResolvedOptions } from './options'
+import type { TokenRefresher } from './refresh'
+import { needsRefresh, stateFromTokenResponse, type MiroTokenState } from './state'
+import type { TokenStore } from './storage/types'
+
+/** What every client of one app shares; built once at register time. */
+export interface ClientContext {
+  options: ResolvedOptions
+  refresher: TokenRefresher
+  /** Given to the SDK as its logger: method and URL only, never headers (they hold the bearer token). */
+  sdkLogger: (kind: string, detail?: unknown) => void
+}
+
+export function createSdkLogger (log: FastifyBaseLogger): ClientContext['sdkLogger'] {
+  return (kind, detail) => {
+    if (kind === 'FETCH' && typeof detail === 'string') log.debug({ url: detail }, 'fastify-miro: Miro API call')
+  }
+}
+
+/** The code of a callback URL, or the code itself; '' when there is none. */
+function codeOf (urlOrCode: unknown): string {
+  if (typeof urlOrCode !== 'string') return ''
+  const query = urlOrCode.indexOf('?')
+  if (query === -1) return urlOrCode
+  return new URLSearchParams(urlOrCode.slice(query + 1)).get('code') ?? ''
+}
+
+export class MiroClient extends Miro {
+  private readonly context: ClientContext
+  private readonly store: TokenStore
+  private readonly log: FastifyBaseLogger
+
+  constructor (context: ClientContext, store: TokenStore, log: FastifyBaseLogger) {
+    const { clientId, clientSecret, redirectUrl, basePath, httpTimeout } = context.options
+    super({ clientId, clientSecret, redirectUrl, basePath, httpTimeout, storage: store, logger: context.sdkLogger as (l: unknown) => void })
+    this.context = context
+    this.store = store
+    this.log = log
+  }
+
+  /** The authorize URL; `state` and `teamId` are only added when given. */
+  override getAuthUrl (state?: string, teamId?: string): string {
+    let url = this.context.options.authorizeUrl
+    if (teamId) url += '&team_id=' + encodeURIComponent(teamId)
+    if (state) url += '&state=' + encodeURIComponent(state)
+    return url
+  }
+
+  /** Exchanges a login's code (or the callback URL holding it); resolves once the state is stored. */
+  override async exchangeCodeForAccessToken (userId: ExternalUserId, urlOrCode: string): Promise<string> {
+    const code = codeOf(urlOrCode)
+    if (code === '') throw new MiroMissingCodeError()
+    return this.getToken(userId, { grant_type: 'authorization_code', code, redirect_uri: this.redirectUrl })
+  }
+
+  /** One call to Miro's token endpoint, its answer stored (awaited) under `userId`. */
+  override async getToken (userId: ExternalUserId, params: { [key: string]: string }): Promise<string> {
+    const kind = params.grant_type === 'refresh_token' ? 'token refresh' : 'code exchange'
+    const body = await requestToken(this.context.options, kind, params)
+    await this.store.set(userId, stateFromTokenResponse(body))
+    return body.access_token
+  }
+
+  /** The stored state of `userId`, or `undefined` when the user is logged out. */
+  async getState (userId: ExternalUserId): Promise<MiroTokenState | undefined> {
+    return this.store.get(userId)
+  }
+
+  /** A valid access token, refreshed first when it has expired (once per user at a time). */
+  override async getAccessToken (userId: ExternalUserId): Promise<string> {
+    const state = await this.store.get(userId)
+    if (state === undefined) throw new MiroNotAuthorizedError()
+    if (!needsRefresh(state)) return state.accessToken
+    return (await this.context.refresher.refresh(this.store, userId, state)).accessToken
+  }
+
+  /**
+   * True when the user has usable tokens. Unlike the SDK, a storage or Miro outage rejects
+   * (FST_MIRO_STORAGE_UNAVAILABLE, FST_MIRO_UNAVAILABLE…) instead of looking like a logout.
+   */
+  override async isAuthorized (userId: ExternalUserId): Promise<boolean> {
+    try {
+      await this.getAccessToken(userId)
+      return true
+    } catch (err) {
+      if (isLoggedOutError(err)) return false
+      throw err
+    }
+  }
+
+  /**
+   * Revokes the token at Miro (v2, token in the body) and deletes the stored state — the
+   * latter even when Miro cannot be reached, which is logged as a warning.
+   */
+  override async revokeToken (userId: ExternalUserId): Promise<void> {
+    const state = await this.store.get(userId)
+    if (state !== undefined) {
+      try {
+        await revokeAccessToken(this.context.options, state.accessToken)
+      } catch (err) {
+        this.log.warn({ code: (err as { code?: string }).code }, 'fastify-miro: Miro did not confirm the token revocation; the stored tokens are deleted anyway')
+      }
+    }
+    await this.store.set(userId, undefined)
+  }
+}

@@ -1,0 +1,76 @@
+// Every error fastify-miro raises at runtime is one of these classes, so an app can
+// `instanceof` them in its own error handler. Messages never carry secrets or URLs.
+import createError from '@fastify/error'
+
+/** Register-time: an option is missing or wrong. The message names the fix. */
+export const MiroOptionsError = createError('FST_MIRO_INVALID_OPTIONS', 'fastify-miro: %s', 500)
+
+/** No tokens are stored for this user: they have to log in. */
+export const MiroNotAuthorizedError = createError(
+  'FST_MIRO_NOT_AUTHORIZED', 'This user has not authorized the Miro app yet: send them to the login route', 401)
+
+/** Miro refused the refresh token (revoked, rotated away or expired): the stored state is gone. */
+export const MiroTokenRevokedError = createError(
+  'FST_MIRO_TOKEN_REVOKED', 'Miro no longer accepts this user\'s tokens: they have to log in again', 401)
+
+/** Miro refused the authorization code of a login (used, expired or foreign). */
+export const MiroCodeRejectedError = createError(
+  'FST_MIRO_CODE_REJECTED', 'Miro rejected the authorization code (%s): start the login again', 400)
+
+/** The callback had no authorization code. */
+export const MiroMissingCodeError = createError(
+  'FST_MIRO_MISSING_CODE', 'The Miro callback carries no authorization code', 400)
+
+/** Miro answered a token call with a 5xx, a 429, an unexpected body, or could not be reached. */
+export const MiroUnavailableError = createError(
+  'FST_MIRO_UNAVAILABLE', 'Miro could not complete the %s call (%s): try again later', 502)
+
+/** Miro refused our client credentials or request: a configuration problem of this app. */
+export const MiroTokenRequestError = createError(
+  'FST_MIRO_TOKEN_REQUEST_FAILED', 'Miro refused the %s call (%s): check clientId, clientSecret and redirectUrl', 502)
+
+/** Miro did not answer a token call in time. */
+export const MiroTimeoutError = createError(
+  'FST_MIRO_TIMEOUT', 'Miro did not answer the %s call within %d ms', 504)
+
+/** The token storage (Redis, the session store or a custom Storage) failed. Not a logout. */
+export const MiroStorageError = createError(
+  'FST_MIRO_STORAGE_UNAVAILABLE', 'The Miro token storage is unavailable (%s): try again later', 503)
+
+/** Tokens were to be stored without a user id to store them under (a bug in the calling code). */
+export const MiroNoUserIdError = createError(
+  'FST_MIRO_NO_USER_ID', 'No user id to store the Miro tokens under: pass one, or check options.userId', 500)
+
+/** Another instance held the refresh lock for too long. */
+export const MiroRefreshBusyError = createError(
+  'FST_MIRO_REFRESH_BUSY', 'The Miro token of this user is being refreshed elsewhere and the refresh did not finish in %d ms', 503)
+
+export type MiroError = InstanceType<
+  | typeof MiroNotAuthorizedError
+  | typeof MiroTokenRevokedError
+  | typeof MiroCodeRejectedError
+  | typeof MiroMissingCodeError
+  | typeof MiroUnavailableError
+  | typeof MiroTokenRequestError
+  | typeof MiroTimeoutError
+  | typeof MiroStorageError
+  | typeof MiroRefreshBusyError
+  | typeof MiroNoUserIdError
+>
+
+/** True for the errors that mean "this user is logged out", as opposed to an outage. */
+export function isLoggedOutError (err: unknown): boolean {
+  return err instanceof MiroNotAuthorizedError || err instanceof MiroTokenRevokedError
+}
+
+/**
+ * A short, secret-free description of a low-level error (a socket or Redis failure):
+ * only its code or class name, never its message, which may carry URLs with secrets.
+ */
+export function describeCause (err: unknown): string {
+  const e = err as { code?: unknown, name?: unknown, cause?: { code?: unknown } } | null
+  const code = e?.cause?.code ?? e?.code
+  if (typeof code === 'string' && /^[A-Z0-9_]{2,40}$/.test(code)) return code
+  const name = e?.name
+  return typeof name === 'string' && /^[A-Za-z]{2,40}$/.test(name) ? name : 'unknown error'
+}

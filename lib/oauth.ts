@@ -1,0 +1,77 @@
+// Miro's token endpoints, called the way Miro documents them: credentials in the body (never
+// the URL), a time limit on every call, and failures mapped to FST_MIRO_* errors whose
+// messages carry no URL, token or secret.
+import {
+  MiroCodeRejectedError, MiroTimeoutError, MiroTokenRequestError, MiroTokenRevokedError,
+  MiroUnavailableError, describeCause
+} from './errors'
+import type { ResolvedOptions } from './options'
+import type { TokenResponse } from './state'
+
+export type TokenCall = 'code exchange' | 'token refresh' | 'token revoke'
+
+type Endpoint = Pick<ResolvedOptions, 'clientId' | 'clientSecret' | 'tokenUrl' | 'revokeUrl' | 'httpTimeout'>
+
+interface Answer { status: number, ok: boolean, body: unknown }
+
+// One time limit covers connecting, the answer and its body.
+async function call (ep: Endpoint, kind: TokenCall, url: string, init: RequestInit): Promise<Answer> {
+  try {
+    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(ep.httpTimeout) })
+    const text = await response.text()
+    let body: unknown
+    try {
+      body = JSON.parse(text)
+    } catch {}
+    return { status: response.status, ok: response.ok, body }
+  } catch (err) {
+    const name = (err as Error | null)?.name
+    if (name === 'TimeoutError' || name === 'AbortError') throw new MiroTimeoutError(kind, ep.httpTimeout)
+    throw new MiroUnavailableError(kind, describeCause(err))
+  }
+}
+
+/** Miro's error code from an OAuth (`error`) or REST (`code`) error body, if it looks like one. */
+function errorCodeOf (body: unknown): string | undefined {
+  const b = body as { error?: unknown, code?: unknown } | undefined
+  const code = typeof b?.error === 'string' ? b.error : b?.code
+  return typeof code === 'string' && /^[a-zA-Z_.]{1,64}$/.test(code) ? code : undefined
+}
+
+function failure (kind: TokenCall, answer: Answer): Error {
+  const code = errorCodeOf(answer.body)
+  const what = `HTTP ${answer.status}${code ? ' ' + code : ''}`
+  if (answer.status >= 500 || answer.status === 429) return new MiroUnavailableError(kind, what)
+  if (code === 'invalid_grant') {
+    return kind === 'token refresh' ? new MiroTokenRevokedError() : new MiroCodeRejectedError(what)
+  }
+  return new MiroTokenRequestError(kind, what)
+}
+
+/** `POST /v1/oauth/token` with a form body; resolves to Miro's JSON answer. */
+export async function requestToken (ep: Endpoint, kind: TokenCall, params: Record<string, string>): Promise<TokenResponse> {
+  const body = new URLSearchParams(params)
+  body.set('client_id', ep.clientId)
+  body.set('client_secret', ep.clientSecret)
+  const answer = await call(ep, kind, ep.tokenUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body
+  })
+  if (!answer.ok) throw failure(kind, answer)
+  const token = answer.body as TokenResponse | undefined
+  if (typeof token?.access_token !== 'string' || token.access_token === '') {
+    throw new MiroUnavailableError(kind, 'the answer has no access_token')
+  }
+  return token
+}
+
+/** Miro's v2 revoke: the token travels in the JSON body, not in the URL as with v1. */
+export async function revokeAccessToken (ep: Endpoint, accessToken: string): Promise<void> {
+  const answer = await call(ep, 'token revoke', ep.revokeUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({ accessToken, clientId: ep.clientId, clientSecret: ep.clientSecret })
+  })
+  if (!answer.ok) throw failure('token revoke', answer)
+}

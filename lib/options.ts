@@ -1,0 +1,164 @@
+// Options: defaults, MIRO_* environment fallbacks, and validation done once at register time
+// with messages that say how to fix the problem.
+import type { FastifyRequest } from 'fastify'
+import type { Storage } from '@mirohq/miro-api/dist/storage'
+import { MiroOptionsError } from './errors'
+import { sessionOf } from './storage/session'
+import type { UserKey } from './storage/types'
+
+export type StorageChoice = 'session' | 'redis' | 'memory'
+
+export interface FastifyMiroRedisOptions {
+  /** The `namespace` given to @fastify/redis, when it was registered with one. */
+  namespace?: string
+  /** Prefix of every key; the key of a user is `keyPrefix + userId`. Default `'miro:token:'`. */
+  keyPrefix?: string
+  /**
+   * Expiry of a stored state, in seconds. Default: Miro's refresh-token life (60 days) when the
+   * state has a refresh token, renewed on every write; no expiry when it has none.
+   */
+  ttl?: number
+}
+
+export interface FastifyMiroOptions {
+  /** Miro app client id. Default: `MIRO_CLIENT_ID`. */
+  clientId?: string
+  /** Miro app client secret. Default: `MIRO_CLIENT_SECRET`. Never logged. */
+  clientSecret?: string
+  /** The app's OAuth redirect URL, as registered with Miro. Default: `MIRO_REDIRECT_URL`. */
+  redirectUrl?: string
+  /**
+   * Where users' tokens live: `'session'` (default, needs @fastify/session), `'redis'` (needs
+   * @fastify/redis), `'memory'` (tests and demos only) or your own SDK `Storage` object.
+   */
+  storage?: StorageChoice | Storage
+  /** Settings of the `'redis'` storage. */
+  redis?: FastifyMiroRedisOptions
+  /** Key of the token state inside `request.session`. Default `'miro'`. */
+  sessionKey?: string
+  /** Who the request is for. Default: `request.session.sessionId`. */
+  userId?: (request: FastifyRequest) => UserKey | undefined | null
+  /** Miro's API origin; every Miro HTTP call follows it, token calls included. Default `'https://api.miro.com'`. */
+  basePath?: string
+  /** Time limit of token calls (code exchange, refresh, revoke), in milliseconds. Default 10000. */
+  httpTimeout?: number
+}
+
+export interface ResolvedOptions {
+  clientId: string
+  clientSecret: string
+  redirectUrl: string
+  basePath: string
+  tokenUrl: string
+  revokeUrl: string
+  /** The authorize URL with response_type, client_id and redirect_uri already in its query. */
+  authorizeUrl: string
+  httpTimeout: number
+  storage: StorageChoice | Storage
+  redis: { namespace?: string, keyPrefix: string, ttl?: number }
+  sessionKey: string
+  userId: (request: FastifyRequest) => UserKey | undefined | null
+}
+
+const STORAGE_CHOICES: readonly string[] = ['session', 'redis', 'memory']
+
+const fail = (message: string): never => { throw new MiroOptionsError(message) }
+
+function optionalString (value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string') fail(`options.${name} should be a string`)
+  return value as string
+}
+
+function credential (value: unknown, name: string, envName: string): string {
+  const given = optionalString(value, name) || process.env[envName]
+  if (!given) fail(`options.${name} is required: pass ${name} or set the ${envName} environment variable`)
+  return given as string
+}
+
+function httpUrl (value: string, name: string): URL {
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {}
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    fail(`options.${name} should be an absolute http(s) URL, like 'https://example.com/auth/miro/callback'`)
+  }
+  return url as URL
+}
+
+function positiveNumber (value: unknown, name: string, fallback: number | undefined, integer = false): number | undefined {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+    fail(`options.${name} should be a positive ${integer ? 'integer' : 'number'}`)
+  }
+  return value as number
+}
+
+function isStorageObject (value: unknown): value is Storage {
+  const s = value as Storage | null
+  return typeof s === 'object' && s !== null && typeof s.get === 'function' && typeof s.set === 'function'
+}
+
+function storageOption (value: unknown): StorageChoice | Storage {
+  if (value === undefined) return 'session'
+  if (typeof value === 'string') {
+    if (STORAGE_CHOICES.includes(value)) return value as StorageChoice
+    return fail(`options.storage '${value}' is unknown: use 'session', 'redis', 'memory' or an object with get() and set()`)
+  }
+  if (isStorageObject(value)) return value
+  return fail("options.storage should be 'session', 'redis', 'memory' or an object with get(userId) and set(userId, state) methods")
+}
+
+function redisOption (value: unknown): ResolvedOptions['redis'] {
+  if (value === undefined) return { keyPrefix: 'miro:token:' }
+  if (typeof value !== 'object' || value === null) return fail('options.redis should be an object: { namespace, keyPrefix, ttl }')
+  const r = value as Record<string, unknown>
+  const keyPrefix = optionalString(r.keyPrefix, 'redis.keyPrefix') ?? 'miro:token:'
+  const resolved: ResolvedOptions['redis'] = { keyPrefix }
+  const namespace = optionalString(r.namespace, 'redis.namespace')
+  if (namespace !== undefined) resolved.namespace = namespace
+  const ttl = positiveNumber(r.ttl, 'redis.ttl', undefined, true)
+  if (ttl !== undefined) resolved.ttl = ttl
+  return resolved
+}
+
+function sessionUserId (request: FastifyRequest): UserKey | undefined {
+  return sessionOf(request)?.sessionId
+}
+
+export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOptions {
+  const opts = (raw ?? {}) as Record<string, unknown>
+  const clientId = credential(opts.clientId, 'clientId', 'MIRO_CLIENT_ID')
+  const clientSecret = credential(opts.clientSecret, 'clientSecret', 'MIRO_CLIENT_SECRET')
+  const redirectUrl = credential(opts.redirectUrl, 'redirectUrl', 'MIRO_REDIRECT_URL')
+  httpUrl(redirectUrl, 'redirectUrl')
+  const base = httpUrl(optionalString(opts.basePath, 'basePath') ?? 'https://api.miro.com', 'basePath')
+  // The SDK resolves every API path against the origin alone, so a path here would be ignored.
+  if (base.pathname !== '/' || base.search || base.hash) fail("options.basePath should be an origin without a path, like 'https://api.miro.com'")
+  const basePath = base.origin
+
+  if (opts.userId !== undefined && typeof opts.userId !== 'function') {
+    fail('options.userId should be a function (request) => id')
+  }
+
+  // Miro serves the consent page on the site's host (miro.com), the API on api.miro.com:
+  // the SDK derives one from the other the same way.
+  const authorize = new URL('/oauth/authorize', basePath.replace('api.', ''))
+  authorize.search = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: redirectUrl }).toString()
+
+  return {
+    clientId,
+    clientSecret,
+    redirectUrl,
+    basePath,
+    tokenUrl: basePath + '/v1/oauth/token',
+    revokeUrl: basePath + '/v2/oauth/revoke',
+    authorizeUrl: authorize.toString(),
+    httpTimeout: positiveNumber(opts.httpTimeout, 'httpTimeout', 10_000) as number,
+    storage: storageOption(opts.storage),
+    redis: redisOption(opts.redis),
+    sessionKey: optionalString(opts.sessionKey, 'sessionKey') || 'miro',
+    userId: (opts.userId as ResolvedOptions['userId'] | undefined) ?? sessionUserId
+  }
+}

@@ -1,0 +1,19 @@
+// `request.miro`: built on first read and cached on the request, so a route that never
+// touches it pays for one null field and nothing else.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { MiroClient, type ClientContext } from './client'
+import type { StoreFor } from './storage'
+
+const kClient = Symbol('fastify-miro.client')
+
+interface WithClient { [kClient]: MiroClient | null }
+
+export function decorateRequest (fastify: FastifyInstance, context: ClientContext, storeFor: StoreFor): void {
+  fastify.decorateRequest(kClient, null)
+  fastify.decorateRequest('miro', {
+    getter (this: FastifyRequest): MiroClient {
+      const self = this as FastifyRequest & WithClient
+      return (self[kClient] ??= new MiroClient(context, storeFor(this), this.log))
+    }
+  })
+}

@@ -1,0 +1,57 @@
+// Picks the backend named by `options.storage` and checks, at register time, that the plugin
+// it relies on is registered. Returns how to get the store of a request: the same object for
+// shared backends, a small per-request view for the session.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { MiroOptionsError } from '../errors'
+import type { ResolvedOptions } from '../options'
+import { createCustomStore } from './custom'
+import { createMemoryStore } from './memory'
+import { createRedisStore, type RedisClient } from './redis'
+import { createSessionStore } from './session'
+import type { TokenStore } from './types'
+
+export type StoreFor = (request: FastifyRequest) => TokenStore
+
+const isRedisClient = (value: unknown): value is RedisClient =>
+  typeof (value as RedisClient | null)?.get === 'function' && typeof (value as RedisClient).eval === 'function'
+
+export function redisClientOf (fastify: FastifyInstance, namespace: string | undefined): RedisClient {
+  const decorated = fastify.hasDecorator('redis') ? (fastify as unknown as { redis: unknown }).redis : undefined
+  if (decorated === undefined || decorated === null) {
+    throw new MiroOptionsError("storage 'redis' needs @fastify/redis: register it before fastify-miro, e.g. app.register(require('@fastify/redis'), { url })")
+  }
+  if (namespace !== undefined) {
+    const client = (decorated as Record<string, unknown>)[namespace]
+    if (!isRedisClient(client)) {
+      throw new MiroOptionsError(`options.redis.namespace '${namespace}' is not a @fastify/redis namespace: register @fastify/redis with { namespace: '${namespace}' } before fastify-miro`)
+    }
+    return client
+  }
+  if (!isRedisClient(decorated)) {
+    throw new MiroOptionsError('@fastify/redis was registered with a namespace: set options.redis.namespace to the one to use')
+  }
+  return decorated
+}
+
+export function createStoreFactory (fastify: FastifyInstance, options: ResolvedOptions): StoreFor {
+  const { storage } = options
+  if (storage === 'session') {
+    if (!fastify.hasRequestDecorator('session')) {
+      throw new MiroOptionsError("storage 'session' needs @fastify/session: register @fastify/cookie and @fastify/session before fastify-miro, or choose storage: 'redis'")
+    }
+    const { sessionKey } = options
+    return (request) => createSessionStore(request, sessionKey, request.log)
+  }
+  let store: TokenStore
+  if (storage === 'redis') {
+    store = createRedisStore(redisClientOf(fastify, options.redis.namespace), options.redis, fastify.log)
+  } else if (storage === 'memory') {
+    if (process.env.NODE_ENV === 'production') {
+      fastify.log.warn("fastify-miro: storage 'memory' loses every login on restart and is not shared between instances: use 'redis' or 'session' in production")
+    }
+    store = createMemoryStore()
+  } else {
+    store = createCustomStore(storage, fastify.log)
+  }
+  return () => store
+}

@@ -1,0 +1,81 @@
+// A real redis-server for the tests: REDIS_URL when set, otherwise a private redis-server from
+// PATH on a free loopback port, persistence off. Processes are stopped when the test ends.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { Redis } from 'ioredis'
+
+export interface RedisServer {
+  url: string
+  /** SIGKILLs the server process (only for servers this helper started). */
+  kill (): Promise<void>
+  /** Starts it again on the same port, empty (persistence is off). */
+  restart (): Promise<void>
+  stop (): Promise<void>
+}
+
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+const HOW_TO_INSTALL = 'redis-server not found: install it (Debian/Ubuntu: apt-get install -y redis-server; macOS: brew install redis) or set REDIS_URL to a Redis the tests may use'
+
+function hasRedisServer (): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0
+}
+
+async function waitUntilReady (url: string): Promise<void> {
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    probe.on('error', () => {})
+    try {
+      await probe.connect()
+      await probe.ping()
+      probe.disconnect()
+      return
+    } catch (err) {
+      probe.disconnect()
+      if (Date.now() > deadline) throw err
+      await new Promise((resolve) => setTimeout(resolve, 30))
+    }
+  }
+}
+
+/** Always a private server (needed by tests that kill it). */
+export async function startPrivateRedis (): Promise<RedisServer> {
+  if (!hasRedisServer()) throw new Error(HOW_TO_INSTALL)
+  const port = await freePort()
+  const url = `redis://127.0.0.1:${port}`
+  let child: ChildProcess | undefined
+  const start = async (): Promise<void> => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: 'ignore' })
+    await waitUntilReady(url)
+  }
+  const kill = async (): Promise<void> => {
+    const c = child
+    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return
+    const exited = once(c, 'exit')
+    c.kill('SIGKILL')
+    await exited
+  }
+  await start()
+  return { url, kill, restart: start, stop: kill }
+}
+
+/** REDIS_URL when set, otherwise a private server. */
+export async function startRedis (): Promise<RedisServer> {
+  const url = process.env.REDIS_URL
+  if (url) {
+    const noop = async (): Promise<void> => {}
+    const refuse = async (): Promise<void> => { throw new Error('cannot kill a REDIS_URL server') }
+    return { url, kill: refuse, restart: refuse, stop: noop }
+  }
+  return startPrivateRedis()
+}
