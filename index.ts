@@ -1,17 +1,26 @@
 // fastify-miro: a ready Miro REST client on every request (`request.miro`), with the users'
 // OAuth tokens in Redis (@fastify/redis) or the session (@fastify/session).
 import fp from 'fastify-plugin'
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { createSdkLogger, type MiroClient } from './lib/client'
 import { resolveOptions, type FastifyMiroOptions } from './lib/options'
 import { TokenRefresher } from './lib/refresh'
 import { decorateRequest } from './lib/request'
+import { createGuard, registerRoutes, type Guard } from './lib/routes'
 import { createStoreFactory } from './lib/storage'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** This request's Miro client (a `Miro` from @mirohq/miro-api), built on first read. */
     miro: MiroClient
+  }
+  interface FastifyInstance {
+    miro: {
+      /** preHandler for routes that need a Miro login: redirects browsers to the login route, 401 JSON for API callers. */
+      requireAuth: Guard
+      /** Who a request is for, as `options.userId` says (default: the session id). */
+      userIdOf: (request: FastifyRequest) => string | number | undefined | null
+    }
   }
 }
 
@@ -24,18 +33,22 @@ const plugin: FastifyPluginAsync<FastifyMiroOptions> = async (fastify, rawOption
   const context = { options, refresher: new TokenRefresher(options), sdkLogger: createSdkLogger(fastify.log) }
   // 4. request.miro, lazily.
   decorateRequest(fastify, context, storeFor)
+  // 5. The guard, and the login, callback and logout routes unless turned off.
+  fastify.decorate('miro', { requireAuth: createGuard(options), userIdOf: options.userId })
+  if (options.routes !== false) registerRoutes(fastify, options, options.routes)
 }
 
 export const fastifyMiro = fp(plugin, { fastify: '5.x', name: 'fastify-miro' })
 export default fastifyMiro
 
 export { MiroClient } from './lib/client'
-export type { FastifyMiroOptions, FastifyMiroRedisOptions, StorageChoice } from './lib/options'
+export type { FastifyMiroOptions, FastifyMiroRedisOptions, FastifyMiroRoutesOptions, StorageChoice } from './lib/options'
+export type { Guard } from './lib/routes'
 export type { MiroTokenState } from './lib/state'
 export {
   MiroOptionsError, MiroNotAuthorizedError, MiroTokenRevokedError, MiroCodeRejectedError, MiroMissingCodeError,
   MiroUnavailableError, MiroTokenRequestError, MiroTimeoutError, MiroStorageError, MiroRefreshBusyError,
-  MiroNoUserIdError, isLoggedOutError, type MiroError
+  MiroNoUserIdError, MiroInvalidStateError, MiroAccessDeniedError, isLoggedOutError, type MiroError
 } from './lib/errors'
 
 // CommonJS: `require('fastify-miro')` is the plugin itself, with the named exports on it.

@@ -55,9 +55,18 @@ export class MiroClient extends Miro {
 
   /** Exchanges a login's code (or the callback URL holding it); resolves once the state is stored. */
   override async exchangeCodeForAccessToken (userId: ExternalUserId, urlOrCode: string): Promise<string> {
-    const code = codeOf(urlOrCode)
-    if (code === '') throw new MiroMissingCodeError()
-    return this.getToken(userId, { grant_type: 'authorization_code', code, redirect_uri: this.redirectUrl })
+    const state = await this.exchangeCode(codeOf(urlOrCode))
+    await this.setState(userId, state)
+    return state.accessToken
+  }
+
+  /** Exchanges a login's code at Miro without storing the answer (the login route stores it after regenerating the session). */
+  async exchangeCode (code: string): Promise<MiroTokenState> {
+    if (typeof code !== 'string' || code === '') throw new MiroMissingCodeError()
+    const body = await requestToken(this.context.options, 'code exchange', {
+      grant_type: 'authorization_code', code, redirect_uri: this.redirectUrl
+    })
+    return stateFromTokenResponse(body)
   }
 
   /** One call to Miro's token endpoint, its answer stored (awaited) under `userId`. */
@@ -71,6 +80,11 @@ export class MiroClient extends Miro {
   /** The stored state of `userId`, or `undefined` when the user is logged out. */
   async getState (userId: ExternalUserId): Promise<MiroTokenState | undefined> {
     return this.store.get(userId)
+  }
+
+  /** Stores (or, with `undefined`, deletes) the state of `userId`. */
+  async setState (userId: ExternalUserId, state: MiroTokenState | undefined): Promise<void> {
+    await this.store.set(userId, state)
   }
 
   /** A valid access token, refreshed first when it has expired (once per user at a time). */

@@ -17,6 +17,14 @@ export const MiroTokenRevokedError = createError(
 export const MiroCodeRejectedError = createError(
   'FST_MIRO_CODE_REJECTED', 'Miro rejected the authorization code (%s): start the login again', 400)
 
+/** The callback's `state` is missing, wrong, already used or expired (CSRF protection). */
+export const MiroInvalidStateError = createError(
+  'FST_MIRO_INVALID_STATE', 'The login state is missing, wrong, already used or expired: start the login again', 403)
+
+/** The user pressed "Deny" on Miro's consent page. */
+export const MiroAccessDeniedError = createError(
+  'FST_MIRO_ACCESS_DENIED', 'The login was cancelled: the user did not allow the Miro app', 403)
+
 /** The callback had no authorization code. */
 export const MiroMissingCodeError = createError(
   'FST_MIRO_MISSING_CODE', 'The Miro callback carries no authorization code', 400)
@@ -50,6 +58,8 @@ export type MiroError = InstanceType<
   | typeof MiroTokenRevokedError
   | typeof MiroCodeRejectedError
   | typeof MiroMissingCodeError
+  | typeof MiroInvalidStateError
+  | typeof MiroAccessDeniedError
   | typeof MiroUnavailableError
   | typeof MiroTokenRequestError
   | typeof MiroTimeoutError

@@ -20,6 +20,22 @@ export interface FastifyMiroRedisOptions {
   ttl?: number
 }
 
+export interface FastifyMiroRoutesOptions {
+  /** The route that starts a login (GET). Default `'/auth/miro'`. The callback route is the path of `redirectUrl`. */
+  loginPath?: string
+  /** The route that logs out (POST). Default `'/auth/miro/logout'`. */
+  logoutPath?: string
+  /** Where a successful login goes when it has no `returnTo`. Default `'/'`. */
+  successRedirect?: string
+  /**
+   * Where a refused callback (cancelled, bad state, no code, code rejected) goes, with
+   * `?error=<FST_MIRO_* code>`. Default: none, the callback answers the 4xx error itself.
+   */
+  failureRedirect?: string
+  /** Where logout goes. Default: none, logout answers 204. */
+  logoutRedirect?: string
+}
+
 export interface FastifyMiroOptions {
   /** Miro app client id. Default: `MIRO_CLIENT_ID`. */
   clientId?: string
@@ -42,6 +58,22 @@ export interface FastifyMiroOptions {
   basePath?: string
   /** Time limit of token calls (code exchange, refresh, revoke), in milliseconds. Default 10000. */
   httpTimeout?: number
+  /** The login, callback and logout routes: on by default, `false` turns them off. */
+  routes?: boolean | FastifyMiroRoutesOptions
+  /**
+   * Check the OAuth `state` on the callback (CSRF protection). Default `true`. Turn it off
+   * only for Miro's "use this URI for SDK authorization" flow, which carries no state.
+   */
+  state?: boolean
+}
+
+export interface ResolvedRoutes {
+  loginPath: string
+  logoutPath: string
+  callbackPath: string
+  successRedirect: string
+  failureRedirect?: string
+  logoutRedirect?: string
 }
 
 export interface ResolvedOptions {
@@ -58,6 +90,10 @@ export interface ResolvedOptions {
   redis: { namespace?: string, keyPrefix: string, ttl?: number }
   sessionKey: string
   userId: (request: FastifyRequest) => UserKey | undefined | null
+  /** False when `userId` is the default (the session id). */
+  customUserId: boolean
+  routes: ResolvedRoutes | false
+  checkState: boolean
 }
 
 const STORAGE_CHOICES: readonly string[] = ['session', 'redis', 'memory']
@@ -95,6 +131,12 @@ function positiveNumber (value: unknown, name: string, fallback: number | undefi
   return value as number
 }
 
+function booleanOption (value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') fail(`options.${name} should be true or false`)
+  return value as boolean
+}
+
 function isStorageObject (value: unknown): value is Storage {
   const s = value as Storage | null
   return typeof s === 'object' && s !== null && typeof s.get === 'function' && typeof s.set === 'function'
@@ -123,6 +165,34 @@ function redisOption (value: unknown): ResolvedOptions['redis'] {
   return resolved
 }
 
+function path (value: unknown, name: string, fallback: string): string {
+  const given = optionalString(value, name) ?? fallback
+  if (given[0] !== '/') fail(`options.${name} should be a path starting with '/', like '${fallback}'`)
+  return given
+}
+
+function routesOption (value: unknown, callbackPath: string): ResolvedRoutes | false {
+  if (value === false) return false
+  if (value !== undefined && value !== true && (typeof value !== 'object' || value === null)) {
+    return fail('options.routes should be false, true or an object: { loginPath, logoutPath, successRedirect, failureRedirect, logoutRedirect }')
+  }
+  const r = (typeof value === 'object' ? value : {}) as Record<string, unknown>
+  const routes: ResolvedRoutes = {
+    loginPath: path(r.loginPath, 'routes.loginPath', '/auth/miro'),
+    logoutPath: path(r.logoutPath, 'routes.logoutPath', '/auth/miro/logout'),
+    callbackPath,
+    successRedirect: optionalString(r.successRedirect, 'routes.successRedirect') ?? '/'
+  }
+  const failureRedirect = optionalString(r.failureRedirect, 'routes.failureRedirect')
+  if (failureRedirect !== undefined) routes.failureRedirect = failureRedirect
+  const logoutRedirect = optionalString(r.logoutRedirect, 'routes.logoutRedirect')
+  if (logoutRedirect !== undefined) routes.logoutRedirect = logoutRedirect
+  if (routes.loginPath === callbackPath || routes.logoutPath === callbackPath) {
+    fail(`options.routes: the login and logout paths must differ from the callback path '${callbackPath}' (the path of redirectUrl)`)
+  }
+  return routes
+}
+
 function sessionUserId (request: FastifyRequest): UserKey | undefined {
   return sessionOf(request)?.sessionId
 }
@@ -132,7 +202,7 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
   const clientId = credential(opts.clientId, 'clientId', 'MIRO_CLIENT_ID')
   const clientSecret = credential(opts.clientSecret, 'clientSecret', 'MIRO_CLIENT_SECRET')
   const redirectUrl = credential(opts.redirectUrl, 'redirectUrl', 'MIRO_REDIRECT_URL')
-  httpUrl(redirectUrl, 'redirectUrl')
+  const callbackPath = httpUrl(redirectUrl, 'redirectUrl').pathname
   const base = httpUrl(optionalString(opts.basePath, 'basePath') ?? 'https://api.miro.com', 'basePath')
   // The SDK resolves every API path against the origin alone, so a path here would be ignored.
   if (base.pathname !== '/' || base.search || base.hash) fail("options.basePath should be an origin without a path, like 'https://api.miro.com'")
@@ -159,6 +229,9 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
     storage: storageOption(opts.storage),
     redis: redisOption(opts.redis),
     sessionKey: optionalString(opts.sessionKey, 'sessionKey') || 'miro',
-    userId: (opts.userId as ResolvedOptions['userId'] | undefined) ?? sessionUserId
+    userId: (opts.userId as ResolvedOptions['userId'] | undefined) ?? sessionUserId,
+    customUserId: opts.userId !== undefined,
+    routes: routesOption(opts.routes, callbackPath),
+    checkState: booleanOption(opts.state, 'state', true)
   }
 }

@@ -77,23 +77,37 @@ t.test("storage 'redis' without @fastify/redis, or with an unknown namespace", a
   t.teardown(() => redis.stop())
   const named = Fastify()
   await named.register(fastifyRedis, { url: redis.url, namespace: 'cache' })
-  await fails(t, { ...creds, storage: 'redis', redis: { namespace: 'tokens' } },
+  await fails(t, { ...creds, storage: 'redis', routes: false, redis: { namespace: 'tokens' } },
     /options\.redis\.namespace 'tokens' is not a @fastify\/redis namespace: register @fastify\/redis with \{ namespace: 'tokens' \}/, named)
 
   const namedOnly = Fastify()
   await namedOnly.register(fastifyRedis, { url: redis.url, namespace: 'cache' })
-  await fails(t, { ...creds, storage: 'redis' }, /@fastify\/redis was registered with a namespace: set options\.redis\.namespace/, namedOnly)
+  await fails(t, { ...creds, storage: 'redis', routes: false }, /@fastify\/redis was registered with a namespace: set options\.redis\.namespace/, namedOnly)
 
   const ok = Fastify()
   await ok.register(fastifyRedis, { url: redis.url, namespace: 'tokens' })
-  await ok.register(fastifyMiro, { ...creds, storage: 'redis', redis: { namespace: 'tokens' } })
+  await ok.register(fastifyMiro, { ...creds, storage: 'redis', routes: false, redis: { namespace: 'tokens' } })
   await t.resolves(async () => { await ok.ready() })
   await ok.close()
 })
 
+t.test('the routes need somewhere to keep the login state, and a user id', async (t) => {
+  await fails(t, { ...creds, storage: 'memory' }, /the login routes keep the OAuth state in the session or in a signed cookie: register @fastify\/session, or @fastify\/cookie with a secret/, Fastify())
+  const unsigned = Fastify()
+  await unsigned.register(fastifyCookie)
+  await fails(t, { ...creds, storage: 'memory' }, /register @fastify\/session, or @fastify\/cookie with a secret/, unsigned)
+  const signed = Fastify()
+  await signed.register(fastifyCookie, { secret: 'cookie-secret' })
+  await fails(t, { ...creds, storage: 'memory' }, /options\.userId is required without @fastify\/session/, signed)
+  await fails(t, { ...creds, routes: { loginPath: 'auth' } }, /options\.routes\.loginPath should be a path starting with '\/'/)
+  await fails(t, { ...creds, routes: { logoutPath: '/auth/miro/callback' } }, /must differ from the callback path '\/auth\/miro\/callback'/)
+  await fails(t, { ...creds, routes: 'yes' }, /options\.routes should be false, true or an object/)
+  await fails(t, { ...creds, state: 'off' }, /options\.state should be true or false/)
+})
+
 t.test('the errors are MiroOptionsError instances', async (t) => {
   const app = Fastify()
-  app.register(fastifyMiro, { storage: 'memory' })
+  app.register(fastifyMiro, { storage: 'memory', routes: false })
   const err = await (async () => { await app.ready() })().catch((e: unknown) => e)
   t.ok(err instanceof MiroOptionsError)
   t.equal((err as Error).message, 'fastify-miro: options.clientId is required: pass clientId or set the MIRO_CLIENT_ID environment variable')
@@ -107,7 +121,7 @@ t.test('storage memory warns once in production, and only there', async (t) => {
 
   process.env.NODE_ENV = 'production'
   const prod = Fastify({ logger: { level: 'warn', stream } })
-  await prod.register(fastifyMiro, { ...creds, storage: 'memory' })
+  await prod.register(fastifyMiro, { ...creds, storage: 'memory', routes: false })
   prod.get('/', async (request) => String(await request.miro.isAuthorized('x')))
   await prod.inject('/')
   await prod.inject('/')
@@ -117,7 +131,7 @@ t.test('storage memory warns once in production, and only there', async (t) => {
   lines.length = 0
   process.env.NODE_ENV = 'development'
   const dev = Fastify({ logger: { level: 'warn', stream } })
-  await dev.register(fastifyMiro, { ...creds, storage: 'memory' })
+  await dev.register(fastifyMiro, { ...creds, storage: 'memory', routes: false })
   await dev.ready()
   t.equal(lines.length, 0)
   await dev.close()

@@ -71,6 +71,7 @@ export function createRedisStore (client: RedisClient, opts: RedisStoreOptions, 
       return checkedState(value, 'redis', log)
     },
     async set (userId, state) {
+      if (state === undefined && !hasUserId(userId)) return // nothing is stored without an id
       const key = tokenKey(keyPrefix, requireUserId(userId))
       await storageCall('redis set', async () => {
         ensureUsable(client)

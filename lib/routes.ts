@@ -1,0 +1,133 @@
+// The login, callback and logout routes, and the guard for protected routes.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { randomToken, safeEqual } from './crypto'
+import {
+  MiroAccessDeniedError, MiroCodeRejectedError, MiroInvalidStateError, MiroMissingCodeError,
+  MiroNotAuthorizedError, MiroOptionsError, MiroStorageError, describeCause
+} from './errors'
+import type { ResolvedOptions, ResolvedRoutes } from './options'
+import { cookiePendingLogins, LOGIN_LIFE_MS, sessionPendingLogins, type PendingLogin, type PendingLoginStore } from './pending-login'
+import { safeReturnTo } from './return-to'
+import { sessionOf } from './storage/session'
+
+export type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+
+const LOGIN_COOKIE = 'fastify-miro-login'
+
+/** One value of a query parameter: a repeated parameter (an array) counts as none. */
+function param (request: FastifyRequest, name: string): string | undefined {
+  const value = (request.query as Record<string, unknown> | undefined)?.[name]
+  return typeof value === 'string' ? value : undefined
+}
+
+// The callback's URL holds the authorization code: log it without its query string.
+const requestWithoutQuery = (request: FastifyRequest): Record<string, unknown> => ({
+  method: request.method,
+  url: request.url.split('?', 1)[0],
+  host: request.host,
+  remoteAddress: request.ip,
+  remotePort: request.socket?.remotePort
+})
+
+function validState (login: PendingLogin | undefined, state: string | undefined): boolean {
+  return login !== undefined && state !== undefined && login.expiresAt > Date.now() && safeEqual(state, login.state)
+}
+
+function withErrorCode (url: string, code: string): string {
+  return url + (url.includes('?') ? '&' : '?') + 'error=' + encodeURIComponent(code)
+}
+
+/** Where the state of a login waits for the callback; checked at register time. */
+function pendingLoginStore (fastify: FastifyInstance, options: ResolvedOptions, routes: ResolvedRoutes): PendingLoginStore {
+  if (fastify.hasRequestDecorator('session')) return sessionPendingLogins(options.sessionKey)
+  if (fastify.hasReplyDecorator('setCookie') && fastify.hasDecorator('signCookie')) {
+    return cookiePendingLogins(LOGIN_COOKIE, routes.callbackPath)
+  }
+  throw new MiroOptionsError('the login routes keep the OAuth state in the session or in a signed cookie: register @fastify/session, or @fastify/cookie with a secret, before fastify-miro (or set routes: false)')
+}
+
+async function regenerateSession (request: FastifyRequest): Promise<void> {
+  const session = sessionOf(request) as { regenerate?: () => Promise<void> } | null | undefined
+  if (typeof session?.regenerate !== 'function') return
+  try {
+    await session.regenerate()
+  } catch (err) {
+    throw new MiroStorageError(`session store: ${describeCause(err)}`)
+  }
+}
+
+export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptions, routes: ResolvedRoutes): void {
+  const pending = pendingLoginStore(fastify, options, routes)
+  if (!options.customUserId && !fastify.hasRequestDecorator('session')) {
+    throw new MiroOptionsError('options.userId is required without @fastify/session: the routes need to know whom the tokens belong to')
+  }
+  if (!options.checkState) {
+    fastify.log.warn('fastify-miro: options.state is false: the callback accepts logins this app did not start (no CSRF protection). Use it only for Miro\'s "use this URI for SDK authorization" flow')
+  }
+
+  fastify.get(routes.loginPath, async (request, reply) => {
+    const asked = param(request, 'returnTo')
+    const returnTo = asked === undefined ? undefined : safeReturnTo(asked)
+    if (asked !== undefined && returnTo === undefined) {
+      return reply.code(400).send({ statusCode: 400, code: 'FST_MIRO_INVALID_RETURN_TO', error: 'Bad Request', message: 'returnTo must be a path on this site, like /boards' })
+    }
+    const state = randomToken()
+    const login: PendingLogin = { state, expiresAt: Date.now() + LOGIN_LIFE_MS }
+    if (returnTo !== undefined) login.returnTo = returnTo
+    pending.save(request, reply, login)
+    return reply.redirect(request.miro.getAuthUrl(options.checkState ? state : undefined), 302)
+  })
+
+  fastify.get(routes.callbackPath, { logSerializers: { req: requestWithoutQuery } }, async (request, reply) => {
+    // Taken (and so used up) before anything else: a state works once, whatever happens next.
+    const login = pending.take(request, reply)
+    try {
+      const error = param(request, 'error')
+      if (error !== undefined) {
+        throw error === 'access_denied' ? new MiroAccessDeniedError() : new MiroCodeRejectedError('the callback reported an error')
+      }
+      if (options.checkState && !validState(login, param(request, 'state'))) throw new MiroInvalidStateError()
+      const code = param(request, 'code')
+      if (code === undefined || code === '') throw new MiroMissingCodeError()
+      const state = await request.miro.exchangeCode(code)
+      // A fresh session id after login: an id planted before it (session fixation) is worthless.
+      await regenerateSession(request)
+      await request.miro.setState(options.userId(request) as string, state)
+      return reply.redirect(login?.returnTo ?? routes.successRedirect, 302)
+    } catch (err) {
+      const { statusCode, code } = err as { statusCode?: number, code?: string }
+      if (routes.failureRedirect !== undefined && statusCode !== undefined && statusCode < 500 && code !== undefined) {
+        request.log.info({ code }, 'fastify-miro: login refused')
+        return reply.redirect(withErrorCode(routes.failureRedirect, code), 302)
+      }
+      throw err
+    }
+  })
+
+  fastify.post(routes.logoutPath, async (request, reply) => {
+    await request.miro.revokeToken(options.userId(request) as string)
+    if (routes.logoutRedirect !== undefined) return reply.redirect(routes.logoutRedirect, 303)
+    return reply.code(204).send()
+  })
+}
+
+const acceptsHtml = (request: FastifyRequest): boolean => (request.headers.accept ?? '').includes('text/html')
+
+/**
+ * A preHandler for routes that need a Miro login: browsers are sent to the login route (and
+ * back here afterwards), API callers get 401 JSON with code FST_MIRO_NOT_AUTHORIZED.
+ * A storage or Miro outage is not a logout: it answers 503/502/504.
+ */
+export function createGuard (options: ResolvedOptions): Guard {
+  const routes = options.routes
+  return async function requireAuth (request, reply) {
+    if (await request.miro.isAuthorized(options.userId(request) as string)) return
+    if (routes !== false && request.method === 'GET' && acceptsHtml(request)) {
+      const returnTo = safeReturnTo(request.url)
+      const target = routes.loginPath + (returnTo === undefined ? '' : '?returnTo=' + encodeURIComponent(returnTo))
+      await reply.redirect(target, 302)
+      return
+    }
+    throw new MiroNotAuthorizedError()
+  }
+}

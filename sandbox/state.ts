@@ -1,0 +1,214 @@
+// The sandbox's memory: users, authorization codes, grants, tokens and boards.
+// No HTTP here, so the rules (single-use codes, rotation, revocation) read in one place.
+import { randomBytes, randomInt } from 'node:crypto'
+import type { RevokeCall, SandboxUser, TokenCall, TokenFault } from './types'
+
+export const SCOPES = ['boards:read', 'boards:write']
+const CODE_LIFE_MS = 10 * 60 * 1000 // Miro: codes live 10 minutes
+const REFRESH_LIFE_MS = 60 * 24 * 3600 * 1000 // Miro: refresh tokens live 60 days
+const DEFAULT_TEAM_NAME = 'Sandbox Team'
+
+export interface AuthCode {
+  clientId: string
+  redirectUri: string
+  userId: string
+  expiresAt: number
+  used: boolean
+}
+
+/** One user's consent to one app; every token pair issued from it shares it. */
+export interface Grant {
+  userId: string
+  teamId: string
+  clientId: string
+  createdAt: number
+}
+
+export interface AccessToken {
+  grant: Grant
+  expiresAt: number | null
+  revoked: boolean
+}
+
+export interface RefreshToken {
+  grant: Grant
+  expiresAt: number
+  used: boolean
+  revoked: boolean
+}
+
+export interface BoardRecord {
+  id: string
+  name: string
+  description: string
+  ownerId: string
+  teamId: string
+  createdAt: number
+  modifiedAt: number
+}
+
+export interface IssuedTokens {
+  accessToken: string
+  refreshToken?: string
+}
+
+export class Store {
+  readonly users: SandboxUser[] = []
+  readonly codes = new Map<string, AuthCode>()
+  readonly accessTokens = new Map<string, AccessToken>()
+  readonly refreshTokens = new Map<string, RefreshToken>()
+  readonly boards = new Map<string, BoardRecord>()
+  readonly defaultTeam: { id: string, name: string }
+  private readonly usedIds = new Set<string>()
+
+  constructor (readonly now: () => number, users: Array<Partial<SandboxUser> & { name: string }>) {
+    const first = users[0]
+    this.defaultTeam = {
+      id: first?.teamId ?? this.numericId(),
+      name: first?.teamName ?? DEFAULT_TEAM_NAME
+    }
+    for (const user of users) this.addUser(user)
+  }
+
+  /** Miro ids are 19-digit numbers starting 34587645…; unique within this sandbox. */
+  numericId (): string {
+    let id: string
+    do id = '34587645' + String(randomInt(1e10, 1e11)).slice(-11).padStart(11, '0')
+    while (this.usedIds.has(id))
+    this.usedIds.add(id)
+    return id
+  }
+
+  addUser (input: Partial<SandboxUser> & { name: string }): SandboxUser {
+    const teamId = input.teamId ?? this.defaultTeam.id
+    const user: SandboxUser = {
+      id: input.id ?? this.numericId(),
+      name: input.name,
+      teamId,
+      teamName: input.teamName ?? this.teamName(teamId)
+    }
+    this.usedIds.add(user.id)
+    this.users.push(user)
+    this.createBoard(user, `${user.name}'s first board`, '')
+    return user
+  }
+
+  findUser (id: string): SandboxUser | undefined {
+    return this.users.find((u) => u.id === id)
+  }
+
+  /** What typing a name on the consent page does. A known teamId is joined, else the default team. */
+  findOrCreateUser (name: string, teamId?: string): SandboxUser {
+    const known = this.users.find((u) => u.name === name)
+    if (known) return known
+    const team = teamId && this.users.some((u) => u.teamId === teamId) ? teamId : this.defaultTeam.id
+    return this.addUser({ name, teamId: team })
+  }
+
+  issueCode (clientId: string, redirectUri: string, userId: string): string {
+    const code = secret()
+    this.codes.set(code, { clientId, redirectUri, userId, expiresAt: this.now() + CODE_LIFE_MS, used: false })
+    return code
+  }
+
+  /** Marks the code used and returns it, or undefined when it is unknown, used or expired. */
+  consumeCode (code: string, clientId: string): AuthCode | undefined {
+    const record = this.codes.get(code)
+    if (!record || record.used || record.expiresAt <= this.now() || record.clientId !== clientId) return undefined
+    record.used = true
+    return record
+  }
+
+  createGrant (user: SandboxUser, clientId: string): Grant {
+    return { userId: user.id, teamId: user.teamId, clientId, createdAt: this.now() }
+  }
+
+  /** expiresIn null = non-expiring mode: the access token never expires and there is no refresh token. */
+  issueTokens (grant: Grant, expiresIn: number | null): IssuedTokens {
+    const accessToken = secret()
+    const now = this.now()
+    this.accessTokens.set(accessToken, {
+      grant,
+      expiresAt: expiresIn === null ? null : now + expiresIn * 1000,
+      revoked: false
+    })
+    if (expiresIn === null) return { accessToken }
+    const refreshToken = secret()
+    this.refreshTokens.set(refreshToken, { grant, expiresAt: now + REFRESH_LIFE_MS, used: false, revoked: false })
+    return { accessToken, refreshToken }
+  }
+
+  /** Rotation like Miro: a refresh token works once, then it is dead. */
+  consumeRefreshToken (token: string, clientId: string): RefreshToken | undefined {
+    const record = this.refreshTokens.get(token)
+    if (!record || record.used || record.revoked || record.expiresAt <= this.now() || record.grant.clientId !== clientId) {
+      return undefined
+    }
+    record.used = true
+    return record
+  }
+
+  liveAccessToken (token: string): AccessToken | undefined {
+    const record = this.accessTokens.get(token)
+    if (!record || record.revoked) return undefined
+    if (record.expiresAt !== null && record.expiresAt <= this.now()) return undefined
+    return record
+  }
+
+  /** Revokes the access token and the refresh token(s) of its grant. False when the token is unknown. */
+  revoke (token: string, clientId: string): boolean {
+    const record = this.accessTokens.get(token)
+    if (!record || record.grant.clientId !== clientId) return false
+    record.revoked = true
+    for (const refresh of this.refreshTokens.values()) {
+      if (refresh.grant === record.grant) refresh.revoked = true
+    }
+    return true
+  }
+
+  liveAccessTokensOf (userId: string): string[] {
+    return [...this.accessTokens.keys()].filter((t) => this.liveAccessToken(t)?.grant.userId === userId)
+  }
+
+  createBoard (owner: SandboxUser, name: string, description: string): BoardRecord {
+    const now = this.now()
+    const board: BoardRecord = { id: this.boardId(), name, description, ownerId: owner.id, teamId: owner.teamId, createdAt: now, modifiedAt: now }
+    this.boards.set(board.id, board)
+    return board
+  }
+
+  boardsOf (userId: string): BoardRecord[] {
+    return [...this.boards.values()].filter((b) => b.ownerId === userId)
+  }
+
+  teamName (teamId: string): string {
+    if (teamId === this.defaultTeam.id) return this.defaultTeam.name
+    return this.users.find((u) => u.teamId === teamId)?.teamName ?? `Team ${teamId}`
+  }
+
+  /** Miro board ids look like 'uXjVOD6LSME='. */
+  private boardId (): string {
+    let id: string
+    do id = 'uXjV' + randomBytes(6).toString('base64').replace(/[+/]/g, 'x').slice(0, 7) + '='
+    while (this.boards.has(id))
+    return id
+  }
+}
+
+/** Everything a request handler needs; one per sandbox. */
+export interface Context {
+  store: Store
+  clientId: string
+  clientSecret: string
+  expiresIn: number | null
+  tokenCalls: TokenCall[]
+  revokeCalls: RevokeCall[]
+  fault: (TokenFault & { remaining: number }) | null
+  /** Pending fault delays, cleared on close so nothing outlives the server. */
+  timers: Set<NodeJS.Timeout>
+}
+
+/** Opaque, unguessable token text (codes, access and refresh tokens). */
+function secret (): string {
+  return randomBytes(32).toString('base64url')
+}

@@ -1,0 +1,106 @@
+// Public shapes of the sandbox. Kept apart from the code so every module can import them
+// without import cycles.
+
+export interface SandboxUser {
+  id: string
+  name: string
+  teamId: string
+  teamName: string
+}
+
+export interface SandboxOptions {
+  /** Interface to bind. Default '127.0.0.1': the sandbox is for loopback only. */
+  host?: string
+  /** Default 0: a free port chosen by the OS. */
+  port?: number
+  /** Default 'sandbox-client-id'. */
+  clientId?: string
+  /** Default 'sandbox-client-secret'. */
+  clientSecret?: string
+  /**
+   * Access-token life in seconds (default 3599, like Miro). `null` switches to Miro's
+   * non-expiring tokens: no refresh_token and no expires_in in token responses.
+   */
+  expiresIn?: number | null
+  /** Default one user named 'Sandbox User'. Missing ids and team are generated. */
+  users?: Array<Partial<SandboxUser> & { name: string }>
+  /**
+   * Clock in milliseconds used for every expiry decision and timestamp (default Date.now).
+   * Lets tests expire codes and tokens without waiting.
+   */
+  now?: () => number
+}
+
+export interface TokenCall {
+  grantType: string
+  ok: boolean
+  status: number
+  error?: string
+  /** true when client_secret came in the query string (what the SDK does), not the body. */
+  secretInQuery: boolean
+  /** When the call arrived (ms, sandbox clock). */
+  at: number
+}
+
+export interface RevokeCall {
+  ok: boolean
+  at: number
+}
+
+export interface ConsentOptions {
+  /** Approve as this existing user. */
+  userId?: string
+  /** Approve as the user with this name, creating them when unknown (what typing a name does). */
+  userName?: string
+}
+
+export interface IdTokenOptions {
+  /** Default: the first user. */
+  userId?: string
+  /** Default: the user's team. */
+  teamId?: string
+  /** Seconds from iat to exp. Default 3600. */
+  expiresIn?: number
+  /** Sign with this secret instead of the client secret (to test bad signatures). */
+  clientSecret?: string
+  /** Put this in `sub` instead of the client id (to test tokens made for another app). */
+  clientId?: string
+  /** `nbf` claim, in seconds since the epoch. Omitted by default. */
+  notBefore?: number
+  /** `iat` claim, in seconds since the epoch. Default: now. */
+  iat?: number
+}
+
+export interface TokenFault {
+  /** Answer with this status and a Miro error body instead of handling the call. */
+  status?: number
+  /** Wait this long before answering (normally, unless `status` is set too). */
+  delayMs?: number
+  /** How many token calls are affected. Default Infinity. */
+  times?: number
+}
+
+export interface Sandbox {
+  /** 'http://127.0.0.1:PORT' — the basePath for fastify-miro and MiroApi. */
+  url: string
+  clientId: string
+  clientSecret: string
+  /** Live list: users created on the consent page are appended. */
+  users: SandboxUser[]
+  /** Every answered POST /v1/oauth/token, in order. */
+  tokenCalls: TokenCall[]
+  /** Every answered POST /v2/oauth/revoke, in order. */
+  revokeCalls: RevokeCall[]
+  /** As if the user clicked Allow; resolves to the redirect Location (redirect_uri?code=…&state=…). */
+  approve (authorizeUrl: string, opts?: ConsentOptions): Promise<string>
+  /** As if the user clicked Deny; resolves to the Location with error=access_denied. */
+  deny (authorizeUrl: string): Promise<string>
+  /** A Web SDK id token: HS256 JWT signed with the client secret. */
+  mintIdToken (opts?: IdTokenOptions): string
+  /** Fault injection for the token endpoint; null resets. */
+  failTokenEndpoint (mode: TokenFault | null): void
+  /** Access tokens of this user that still work (unexpired, unrevoked). */
+  accessTokensOf (userId: string): string[]
+  /** Closes the server and every socket, keep-alive ones included. */
+  close (): Promise<void>
+}

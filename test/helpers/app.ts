@@ -1,0 +1,85 @@
+// Builds a real app for the tests: @fastify/cookie, @fastify/session and/or @fastify/redis,
+// fastify-miro pointed at a sandbox, and a cookie-keeping "browser" over app.inject().
+import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestResponse } from 'fastify'
+import fastifyCookie from '@fastify/cookie'
+import fastifySession from '@fastify/session'
+import fastifyRedis from '@fastify/redis'
+import fastifyMiro, { type FastifyMiroOptions } from '../../index'
+import type { Sandbox } from '../../sandbox/index'
+
+export const REDIRECT_URL = 'http://localhost/auth/miro/callback'
+
+export interface TestAppOptions {
+  sandbox: Sandbox
+  /** Register @fastify/session (default true). */
+  session?: boolean
+  /** A session store for @fastify/session (default: its in-memory store). */
+  sessionStore?: unknown
+  /** Register @fastify/redis with this URL. */
+  redisUrl?: string
+  miro?: FastifyMiroOptions
+  /** Collects every log line (level trace) when given. */
+  logLines?: string[]
+}
+
+export async function buildApp (opts: TestAppOptions): Promise<FastifyInstance> {
+  const logLines = opts.logLines
+  const app = Fastify(logLines
+    ? { logger: { level: 'trace', stream: { write: (line: string) => { logLines.push(line) } } } }
+    : {})
+  await app.register(fastifyCookie, { secret: 'cookie-secret-for-tests-only-0123456789' })
+  if (opts.session !== false) {
+    await app.register(fastifySession, {
+      secret: 'session-secret-for-tests-only-0123456789',
+      cookie: { secure: false },
+      ...(opts.sessionStore ? { store: opts.sessionStore as never } : {})
+    })
+  }
+  if (opts.redisUrl) await app.register(fastifyRedis, { url: opts.redisUrl })
+  await app.register(fastifyMiro, {
+    clientId: opts.sandbox.clientId,
+    clientSecret: opts.sandbox.clientSecret,
+    redirectUrl: REDIRECT_URL,
+    basePath: opts.sandbox.url,
+    ...opts.miro
+  })
+  return app
+}
+
+/** Keeps cookies between injected requests, like a browser. */
+export class Browser {
+  readonly cookies = new Map<string, string>()
+  constructor (private readonly app: FastifyInstance) {}
+
+  async request (opts: InjectOptions): Promise<LightMyRequestResponse> {
+    const cookieHeader = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+    const res = await this.app.inject({
+      ...opts,
+      headers: { ...(cookieHeader ? { cookie: cookieHeader } : {}), ...opts.headers }
+    })
+    for (const c of res.cookies as Array<{ name: string, value: string, maxAge?: number, expires?: Date }>) {
+      const gone = c.value === '' || c.maxAge === 0 || (c.expires !== undefined && c.expires.getTime() <= Date.now())
+      if (gone) this.cookies.delete(c.name)
+      else this.cookies.set(c.name, c.value)
+    }
+    return res
+  }
+
+  get (url: string, headers?: Record<string, string>): Promise<LightMyRequestResponse> {
+    return this.request({ method: 'GET', url, ...(headers ? { headers } : {}) })
+  }
+
+  /** The full login: login route → sandbox consent (Allow) → callback. Returns the callback's answer. */
+  async login (sandbox: Sandbox, loginUrl = '/auth/miro', userName?: string): Promise<LightMyRequestResponse> {
+    const start = await this.get(loginUrl)
+    if (start.statusCode !== 302) throw new Error(`login route answered ${start.statusCode}: ${start.body}`)
+    const back = await sandbox.approve(String(start.headers.location), userName ? { userName } : {})
+    return this.get(pathOf(back))
+  }
+}
+
+/** Path and query of an absolute URL (the app is reached through inject). */
+export function pathOf (url: string): string {
+  const u = new URL(url)
+  return u.pathname + u.search
+}

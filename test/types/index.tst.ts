@@ -1,0 +1,55 @@
+import { expect, test } from 'tstyche'
+import Fastify from 'fastify'
+import { Miro } from '@mirohq/miro-api'
+import fastifyMiro, { fastifyMiro as named, MiroClient, MiroNotAuthorizedError, type FastifyMiroOptions, type MiroTokenState } from '../../index'
+
+const app = Fastify()
+
+test('the default and named exports are the same plugin', () => {
+  expect(named).type.toBe(fastifyMiro)
+})
+
+test('request.miro is a typed Miro client', () => {
+  app.get('/', async (request) => {
+    expect(request.miro).type.toBe<MiroClient>()
+    expect(request.miro).type.toBeAssignableTo<Miro>()
+    expect(request.miro.isAuthorized('id')).type.toBe<Promise<boolean>>()
+    expect(request.miro.getState('id')).type.toBe<Promise<MiroTokenState | undefined>>()
+    return 'ok'
+  })
+})
+
+test('valid options compile', () => {
+  expect(app.register(fastifyMiro, {
+    clientId: 'id',
+    clientSecret: 'secret',
+    redirectUrl: 'http://localhost/cb',
+    storage: 'redis',
+    redis: { namespace: 'n', keyPrefix: 'p:', ttl: 60 },
+    sessionKey: 'miro',
+    userId: (request) => request.id,
+    basePath: 'http://127.0.0.1:1',
+    httpTimeout: 1000
+  })).type.not.toRaiseError()
+  expect(app.register(fastifyMiro, { storage: { get: async () => undefined, set: () => {} } })).type.not.toRaiseError()
+  expect(app.register(fastifyMiro)).type.not.toRaiseError()
+})
+
+test('wrong options do not compile', () => {
+  expect(app.register(fastifyMiro, { storage: 'mongo' })).type.toRaiseError()
+  expect(app.register(fastifyMiro, { clientId: 42 })).type.toRaiseError()
+  expect(app.register(fastifyMiro, { redis: { ttl: '60' } })).type.toRaiseError()
+  expect(app.register(fastifyMiro, { userId: 'sessionId' })).type.toRaiseError()
+  expect(app.register(fastifyMiro, { storage: { get: () => 1 } })).type.toRaiseError()
+  expect(app.register(fastifyMiro, { unknownOption: true })).type.toRaiseError()
+})
+
+test('options are one exported interface', () => {
+  expect<FastifyMiroOptions['storage']>().type.toBe<'session' | 'redis' | 'memory' | import('@mirohq/miro-api/dist/storage').Storage | undefined>()
+})
+
+test('errors are classes with codes', () => {
+  const err = new MiroNotAuthorizedError()
+  expect(err.code).type.toBe<'FST_MIRO_NOT_AUTHORIZED'>()
+  expect(err.statusCode).type.toBe<401>()
+})
