@@ -1,7 +1,7 @@
 // fastify-miro: a ready Miro REST client on every request (`request.miro`), with the users'
 // OAuth tokens in Redis (@fastify/redis) or the session (@fastify/session).
 import fp from 'fastify-plugin'
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync } from 'fastify'
 import { createSdkLogger, type MiroClient } from './lib/client'
 import { resolveOptions, type FastifyMiroOptions } from './lib/options'
 import { TokenRefresher } from './lib/refresh'
