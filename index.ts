@@ -2,7 +2,9 @@
 // OAuth tokens in Redis (@fastify/redis) or the session (@fastify/session).
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
+import type { MiroApi } from '@mirohq/miro-api'
 import { createSdkLogger, type MiroClient } from './lib/client'
+import { createIdTokenReader, decorateIdentity, type MiroIdentity } from './lib/identity'
 import { resolveOptions, type FastifyMiroOptions } from './lib/options'
 import { TokenRefresher } from './lib/refresh'
 import { decorateRequest } from './lib/request'
@@ -13,6 +15,13 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** This request's Miro client (a `Miro` from @mirohq/miro-api), built on first read. */
     miro: MiroClient
+    /** `request.miro.as(<this request's user>)`: the Miro API as the user this request is for. */
+    miroApi: () => MiroApi
+    /**
+     * With `identity: 'idToken'`: the Miro user and team of the request's verified Web SDK id
+     * token. Reading it throws FST_MIRO_INVALID_ID_TOKEN (401) when the token is refused.
+     */
+    miroIdentity: MiroIdentity
   }
   interface FastifyInstance {
     miro: {
@@ -31,8 +40,9 @@ const plugin: FastifyPluginAsync<FastifyMiroOptions> = async (fastify, rawOption
   const storeFor = createStoreFactory(fastify, options)
   // 3. What all clients share: options, the refresh coordinator, a secret-free SDK logger.
   const context = { options, refresher: new TokenRefresher(options), sdkLogger: createSdkLogger(fastify.log) }
-  // 4. request.miro, lazily.
+  // 4. request.miro and request.miroApi(), lazily; inside a board, request.miroIdentity.
   decorateRequest(fastify, context, storeFor)
+  if (options.identity === 'idToken') decorateIdentity(fastify, createIdTokenReader(options.clientId, options.clientSecret))
   // 5. The guard, and the login, callback and logout routes unless turned off.
   fastify.decorate('miro', { requireAuth: createGuard(options), userIdOf: options.userId })
   if (options.routes !== false) registerRoutes(fastify, options, options.routes)
@@ -45,10 +55,11 @@ export { MiroClient } from './lib/client'
 export type { FastifyMiroOptions, FastifyMiroRedisOptions, FastifyMiroRoutesOptions, StorageChoice } from './lib/options'
 export type { Guard } from './lib/routes'
 export type { MiroTokenState } from './lib/state'
+export type { MiroIdentity } from './lib/identity'
 export {
   MiroOptionsError, MiroNotAuthorizedError, MiroTokenRevokedError, MiroCodeRejectedError, MiroMissingCodeError,
   MiroUnavailableError, MiroTokenRequestError, MiroTimeoutError, MiroStorageError, MiroRefreshBusyError,
-  MiroNoUserIdError, MiroInvalidStateError, MiroAccessDeniedError, isLoggedOutError, type MiroError
+  MiroNoUserIdError, MiroInvalidStateError, MiroAccessDeniedError, MiroInvalidIdTokenError, isLoggedOutError, type MiroError
 } from './lib/errors'
 
 // CommonJS: `require('fastify-miro')` is the plugin itself, with the named exports on it.

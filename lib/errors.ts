@@ -49,6 +49,10 @@ export const MiroStorageError = createError(
 export const MiroNoUserIdError = createError(
   'FST_MIRO_NO_USER_ID', 'No user id to store the Miro tokens under: pass one, or check options.userId', 500)
 
+/** The Web SDK id token of a request is missing, malformed, forged, expired or for another app. */
+export const MiroInvalidIdTokenError = createError(
+  'FST_MIRO_INVALID_ID_TOKEN', 'The Miro id token of this request is refused: %s', 401)
+
 /** Another instance held the refresh lock for too long. */
 export const MiroRefreshBusyError = createError(
   'FST_MIRO_REFRESH_BUSY', 'The Miro token of this user is being refreshed elsewhere and the refresh did not finish in %d ms', 503)
@@ -66,6 +70,7 @@ export type MiroError = InstanceType<
   | typeof MiroStorageError
   | typeof MiroRefreshBusyError
   | typeof MiroNoUserIdError
+  | typeof MiroInvalidIdTokenError
 >
 
 /** True for the errors that mean "this user is logged out", as opposed to an outage. */

@@ -3,6 +3,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { Storage } from '@mirohq/miro-api/dist/storage'
 import { MiroOptionsError } from './errors'
+import { identityKey } from './identity'
 import { sessionOf } from './storage/session'
 import type { UserKey } from './storage/types'
 
@@ -58,6 +59,12 @@ export interface FastifyMiroOptions {
   basePath?: string
   /** Time limit of token calls (code exchange, refresh, revoke), in milliseconds. Default 10000. */
   httpTimeout?: number
+  /**
+   * How a request says whom it is for. Default: `userId(request)` (the session id). `'idToken'`:
+   * for apps inside a Miro board, the Web SDK's id token sent as `Authorization: Bearer <token>`,
+   * verified with the client secret; tokens are then stored per Miro team and user.
+   */
+  identity?: 'idToken'
   /** The login, callback and logout routes: on by default, `false` turns them off. */
   routes?: boolean | FastifyMiroRoutesOptions
   /**
@@ -92,6 +99,8 @@ export interface ResolvedOptions {
   userId: (request: FastifyRequest) => UserKey | undefined | null
   /** False when `userId` is the default (the session id). */
   customUserId: boolean
+  /** `'idToken'`: the Web SDK's id token names the user; otherwise `userId(request)`. */
+  identity: 'idToken' | 'userId'
   routes: ResolvedRoutes | false
   checkState: boolean
 }
@@ -135,6 +144,12 @@ function booleanOption (value: unknown, name: string, fallback: boolean): boolea
   if (value === undefined) return fallback
   if (typeof value !== 'boolean') fail(`options.${name} should be true or false`)
   return value as boolean
+}
+
+function identityOption (value: unknown): ResolvedOptions['identity'] {
+  if (value === undefined) return 'userId'
+  if (value !== 'idToken') fail("options.identity should be 'idToken' (or left out to use options.userId)")
+  return 'idToken'
 }
 
 function isStorageObject (value: unknown): value is Storage {
@@ -197,6 +212,9 @@ function sessionUserId (request: FastifyRequest): UserKey | undefined {
   return sessionOf(request)?.sessionId
 }
 
+// Throws FST_MIRO_INVALID_ID_TOKEN (401) when the request's id token is refused.
+const idTokenUserId = (request: FastifyRequest): UserKey => identityKey(request.miroIdentity)
+
 export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOptions {
   const opts = (raw ?? {}) as Record<string, unknown>
   const clientId = credential(opts.clientId, 'clientId', 'MIRO_CLIENT_ID')
@@ -217,6 +235,7 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
   const authorize = new URL('/oauth/authorize', basePath.replace('api.', ''))
   authorize.search = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: redirectUrl }).toString()
 
+  const identity = identityOption(opts.identity)
   return {
     clientId,
     clientSecret,
@@ -229,8 +248,9 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
     storage: storageOption(opts.storage),
     redis: redisOption(opts.redis),
     sessionKey: optionalString(opts.sessionKey, 'sessionKey') || 'miro',
-    userId: (opts.userId as ResolvedOptions['userId'] | undefined) ?? sessionUserId,
-    customUserId: opts.userId !== undefined,
+    userId: (opts.userId as ResolvedOptions['userId'] | undefined) ?? (identity === 'idToken' ? idTokenUserId : sessionUserId),
+    customUserId: opts.userId !== undefined || identity === 'idToken',
+    identity,
     routes: routesOption(opts.routes, callbackPath),
     checkState: booleanOption(opts.state, 'state', true)
   }

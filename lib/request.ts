@@ -1,6 +1,8 @@
 // `request.miro`: built on first read and cached on the request, so a route that never
-// touches it pays for one null field and nothing else.
+// touches it pays for one null field and nothing else. `request.miroApi()`: its API as the
+// request's own user.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { MiroApi } from '@mirohq/miro-api'
 import { MiroClient, type ClientContext } from './client'
 import type { StoreFor } from './storage'
 
@@ -15,5 +17,10 @@ export function decorateRequest (fastify: FastifyInstance, context: ClientContex
       const self = this as FastifyRequest & WithClient
       return (self[kClient] ??= new MiroClient(context, storeFor(this), this.log))
     }
+  })
+  // The API as the user of this request, without the route naming them.
+  const userIdOf = context.options.userId
+  fastify.decorateRequest('miroApi', function (this: FastifyRequest): MiroApi {
+    return this.miro.as(userIdOf(this) as string)
   })
 }

@@ -6,6 +6,7 @@ import {
   MiroNotAuthorizedError, MiroOptionsError, MiroStorageError, describeCause
 } from './errors'
 import type { ResolvedOptions, ResolvedRoutes } from './options'
+import { stateKey } from './identity'
 import { cookiePendingLogins, LOGIN_LIFE_MS, sessionPendingLogins, type PendingLogin, type PendingLoginStore } from './pending-login'
 import { safeReturnTo } from './return-to'
 import { sessionOf } from './storage/session'
@@ -43,6 +44,8 @@ function pendingLoginStore (fastify: FastifyInstance, options: ResolvedOptions, 
   if (fastify.hasReplyDecorator('setCookie') && fastify.hasDecorator('signCookie')) {
     return cookiePendingLogins(LOGIN_COOKIE, routes.callbackPath)
   }
+  // Without a state check there is nothing that must survive until the callback (returnTo is lost).
+  if (!options.checkState) return { save () {}, take: () => undefined }
   throw new MiroOptionsError('the login routes keep the OAuth state in the session or in a signed cookie: register @fastify/session, or @fastify/cookie with a secret, before fastify-miro (or set routes: false)')
 }
 
@@ -92,7 +95,9 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
       const state = await request.miro.exchangeCode(code)
       // A fresh session id after login: an id planted before it (session fixation) is worthless.
       await regenerateSession(request)
-      await request.miro.setState(options.userId(request) as string, state)
+      // Inside a board, the tokens belong to the Miro team and user they were issued for.
+      const key = options.identity === 'idToken' ? stateKey(state) : options.userId(request) as string
+      await request.miro.setState(key, state)
       return reply.redirect(login?.returnTo ?? routes.successRedirect, 302)
     } catch (err) {
       const { statusCode, code } = err as { statusCode?: number, code?: string }
@@ -116,13 +121,15 @@ const acceptsHtml = (request: FastifyRequest): boolean => (request.headers.accep
 /**
  * A preHandler for routes that need a Miro login: browsers are sent to the login route (and
  * back here afterwards), API callers get 401 JSON with code FST_MIRO_NOT_AUTHORIZED.
+ * With `identity: 'idToken'` it always answers 401 JSON: FST_MIRO_INVALID_ID_TOKEN when the id
+ * token is refused, FST_MIRO_NOT_AUTHORIZED when the user has not authorized the app yet.
  * A storage or Miro outage is not a logout: it answers 503/502/504.
  */
 export function createGuard (options: ResolvedOptions): Guard {
   const routes = options.routes
   return async function requireAuth (request, reply) {
     if (await request.miro.isAuthorized(options.userId(request) as string)) return
-    if (routes !== false && request.method === 'GET' && acceptsHtml(request)) {
+    if (routes !== false && options.identity !== 'idToken' && request.method === 'GET' && acceptsHtml(request)) {
       const returnTo = safeReturnTo(request.url)
       const target = routes.loginPath + (returnTo === undefined ? '' : '?returnTo=' + encodeURIComponent(returnTo))
       await reply.redirect(target, 302)

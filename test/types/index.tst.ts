@@ -1,7 +1,7 @@
 import { expect, test } from 'tstyche'
 import Fastify from 'fastify'
-import { Miro } from '@mirohq/miro-api'
-import fastifyMiro, { fastifyMiro as named, MiroClient, MiroNotAuthorizedError, type FastifyMiroOptions, type MiroTokenState } from '../../index'
+import { Miro, MiroApi } from '@mirohq/miro-api'
+import fastifyMiro, { fastifyMiro as named, MiroClient, MiroNotAuthorizedError, type FastifyMiroOptions, type MiroIdentity, type MiroTokenState } from '../../index'
 
 const app = Fastify()
 
@@ -19,7 +19,17 @@ test('request.miro is a typed Miro client', () => {
   })
 })
 
+test('the request also knows its user: miroApi() and, inside a board, miroIdentity', () => {
+  app.get('/board', { preHandler: app.miro.requireAuth }, async (request) => {
+    expect(request.miroApi()).type.toBe<MiroApi>()
+    expect(request.miroIdentity).type.toBe<MiroIdentity>()
+    expect(request.miroIdentity.teamId).type.toBe<string>()
+    return 'ok'
+  })
+})
+
 test('valid options compile', () => {
+  expect(app.register(fastifyMiro, { identity: 'idToken', state: false, routes: { loginPath: '/login', failureRedirect: '/oops' } })).type.not.toRaiseError()
   expect(app.register(fastifyMiro, {
     clientId: 'id',
     clientSecret: 'secret',
@@ -42,6 +52,9 @@ test('wrong options do not compile', () => {
   expect(app.register(fastifyMiro, { userId: 'sessionId' })).type.toRaiseError()
   expect(app.register(fastifyMiro, { storage: { get: () => 1 } })).type.toRaiseError()
   expect(app.register(fastifyMiro, { unknownOption: true })).type.toRaiseError()
+  expect(app.register(fastifyMiro, { identity: 'cookie' })).type.toRaiseError()
+  expect(app.register(fastifyMiro, { routes: { loginPath: 1 } })).type.toRaiseError()
+  expect(app.register(fastifyMiro, { state: 'off' })).type.toRaiseError()
 })
 
 test('options are one exported interface', () => {
