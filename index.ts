@@ -56,6 +56,7 @@ export type { FastifyMiroOptions, FastifyMiroRedisOptions, FastifyMiroRoutesOpti
 export type { Guard } from './lib/routes'
 export type { MiroTokenState } from './lib/state'
 export type { MiroIdentity } from './lib/identity'
+export type { EncryptionKey } from './lib/seal'
 export {
   MiroOptionsError, MiroNotAuthorizedError, MiroTokenRevokedError, MiroCodeRejectedError, MiroMissingCodeError,
   MiroUnavailableError, MiroTokenRequestError, MiroTimeoutError, MiroStorageError, MiroRefreshBusyError,

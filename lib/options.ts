@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import type { Storage } from '@mirohq/miro-api/dist/storage'
 import { MiroOptionsError } from './errors'
 import { identityKey } from './identity'
+import { parseEncryptionKeys, type EncryptionKey, type SealKey } from './seal'
 import { sessionOf } from './storage/session'
 import type { UserKey } from './storage/types'
 
@@ -65,6 +66,12 @@ export interface FastifyMiroOptions {
    * verified with the client secret; tokens are then stored per Miro team and user.
    */
   identity?: 'idToken'
+  /**
+   * Encrypts stored token states (AES-256-GCM) in every backend. A 32-byte key (Buffer, or
+   * base64/hex string) or a list of them: writes use the first, reads accept any, so keys can be
+   * rotated without logging anyone out. A custom Storage then receives sealed strings.
+   */
+  encryptionKey?: EncryptionKey | EncryptionKey[]
   /** The login, callback and logout routes: on by default, `false` turns them off. */
   routes?: boolean | FastifyMiroRoutesOptions
   /**
@@ -103,6 +110,8 @@ export interface ResolvedOptions {
   identity: 'idToken' | 'userId'
   routes: ResolvedRoutes | false
   checkState: boolean
+  /** Set when stored states are encrypted. */
+  encryptionKeys?: SealKey[]
 }
 
 const STORAGE_CHOICES: readonly string[] = ['session', 'redis', 'memory']
@@ -236,6 +245,7 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
   authorize.search = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: redirectUrl }).toString()
 
   const identity = identityOption(opts.identity)
+  const encryptionKeys = parseEncryptionKeys(opts.encryptionKey)
   return {
     clientId,
     clientSecret,
@@ -252,6 +262,7 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
     customUserId: opts.userId !== undefined || identity === 'idToken',
     identity,
     routes: routesOption(opts.routes, callbackPath),
-    checkState: booleanOption(opts.state, 'state', true)
+    checkState: booleanOption(opts.state, 'state', true),
+    ...(encryptionKeys ? { encryptionKeys } : {})
   }
 }

@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { MiroOptionsError } from '../errors'
 import type { ResolvedOptions } from '../options'
+import { createSealCodec } from '../seal'
 import { createCustomStore } from './custom'
 import { createMemoryStore } from './memory'
 import { createRedisStore, type RedisClient } from './redis'
@@ -34,24 +35,26 @@ export function redisClientOf (fastify: FastifyInstance, namespace: string | und
 }
 
 export function createStoreFactory (fastify: FastifyInstance, options: ResolvedOptions): StoreFor {
-  const { storage } = options
+  const { storage, encryptionKeys } = options
+  // The session ignores user ids; elsewhere a sealed state is bound to the id it is stored under.
+  const codec = encryptionKeys && createSealCodec(encryptionKeys, storage !== 'session')
   if (storage === 'session') {
     if (!fastify.hasRequestDecorator('session')) {
       throw new MiroOptionsError("storage 'session' needs @fastify/session: register @fastify/cookie and @fastify/session before fastify-miro, or choose storage: 'redis'")
     }
     const { sessionKey } = options
-    return (request) => createSessionStore(request, sessionKey, request.log)
+    return (request) => createSessionStore(request, sessionKey, request.log, codec)
   }
   let store: TokenStore
   if (storage === 'redis') {
-    store = createRedisStore(redisClientOf(fastify, options.redis.namespace), options.redis, fastify.log)
+    store = createRedisStore(redisClientOf(fastify, options.redis.namespace), options.redis, fastify.log, codec)
   } else if (storage === 'memory') {
     if (process.env.NODE_ENV === 'production') {
       fastify.log.warn("fastify-miro: storage 'memory' loses every login on restart and is not shared between instances: use 'redis' or 'session' in production")
     }
-    store = createMemoryStore()
+    store = createMemoryStore(fastify.log, codec)
   } else {
-    store = createCustomStore(storage, fastify.log)
+    store = createCustomStore(storage, fastify.log, codec)
   }
   return () => store
 }

@@ -1,21 +1,21 @@
 // Process memory: for tests and demos only (lost on restart, not shared between instances).
-import type { MiroTokenState } from '../state'
+import { objectCodec, type StateCodec } from './codec'
 import { hasUserId, requireUserId } from './guard'
-import type { TokenStore } from './types'
+import type { StoreLogger, TokenStore } from './types'
 
-export function createMemoryStore (): TokenStore {
-  const states = new Map<string, MiroTokenState>()
+export function createMemoryStore (log: StoreLogger, codec: StateCodec = objectCodec): TokenStore {
+  const states = new Map<string, unknown>()
   return {
     requestLocal: false,
     flightKey: (userId) => 'memory:' + String(userId),
     async get (userId) {
-      return states.get(String(userId))
+      return codec.decode(states.get(String(userId)), userId, 'memory', log)
     },
     async set (userId, state) {
       if (state === undefined && !hasUserId(userId)) return // nothing is stored without an id
       const key = String(requireUserId(userId))
       if (state === undefined) states.delete(key)
-      else states.set(key, state)
+      else states.set(key, codec.encode(state, userId))
     }
   }
 }

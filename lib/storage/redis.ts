@@ -2,7 +2,8 @@
 // only sends commands: it never connects, quits or reconfigures that client.
 import { randomUUID } from 'node:crypto'
 import { MiroStorageError } from '../errors'
-import { checkedState, hasUserId, requireUserId, storageCall } from './guard'
+import { jsonCodec, type StateCodec } from './codec'
+import { hasUserId, requireUserId, storageCall } from './guard'
 import { lockKey, tokenKey } from './keys'
 import type { RefreshLock, StoreLogger, TokenStore, UserKey } from './types'
 
@@ -49,7 +50,7 @@ export function createRedisLock (client: RedisClient, keyPrefix: string): Refres
   }
 }
 
-export function createRedisStore (client: RedisClient, opts: RedisStoreOptions, log: StoreLogger): TokenStore {
+export function createRedisStore (client: RedisClient, opts: RedisStoreOptions, log: StoreLogger, codec: StateCodec = jsonCodec): TokenStore {
   const { keyPrefix, ttl } = opts
   return {
     requestLocal: false,
@@ -61,14 +62,7 @@ export function createRedisStore (client: RedisClient, opts: RedisStoreOptions, 
         ensureUsable(client)
         return client.get(tokenKey(keyPrefix, userId))
       })
-      if (raw === null) return undefined
-      let value: unknown
-      try {
-        value = JSON.parse(raw)
-      } catch {
-        value = raw // not JSON: checkedState refuses it with a warning
-      }
-      return checkedState(value, 'redis', log)
+      return raw === null ? undefined : codec.decode(raw, userId, 'redis', log)
     },
     async set (userId, state) {
       if (state === undefined && !hasUserId(userId)) return // nothing is stored without an id
@@ -81,8 +75,9 @@ export function createRedisStore (client: RedisClient, opts: RedisStoreOptions, 
         }
         const seconds = ttl ?? (state.refreshToken ? REFRESH_TOKEN_LIFE_SECONDS : undefined)
         // A plain SET also drops an expiry left by an earlier state that had a refresh token.
-        if (seconds === undefined) await client.set(key, JSON.stringify(state))
-        else await client.set(key, JSON.stringify(state), 'EX', seconds)
+        const value = codec.encode(state, userId) as string
+        if (seconds === undefined) await client.set(key, value)
+        else await client.set(key, value, 'EX', seconds)
       })
     }
   }

@@ -2,7 +2,7 @@
 // never captured: regenerate() replaces it and destroy() removes it.
 import type { FastifyRequest } from 'fastify'
 import { MiroStorageError } from '../errors'
-import { checkedState } from './guard'
+import { objectCodec, type StateCodec } from './codec'
 import type { StoreLogger, TokenStore } from './types'
 
 /** What this file needs of @fastify/session's session (it stays an optional peer). */
@@ -16,19 +16,19 @@ export function sessionOf (request: FastifyRequest): SessionLike | null | undefi
   return (request as FastifyRequest & { session?: SessionLike | null }).session
 }
 
-export function createSessionStore (request: FastifyRequest, sessionKey: string, log: StoreLogger): TokenStore {
+export function createSessionStore (request: FastifyRequest, sessionKey: string, log: StoreLogger, codec: StateCodec = objectCodec): TokenStore {
   return {
     requestLocal: true,
     flightKey: () => 'session:' + (sessionOf(request)?.sessionId ?? ''),
-    async get () {
+    async get (userId) {
       const session = sessionOf(request)
       if (!session) return undefined
-      return checkedState(session.get(sessionKey), 'session', log)
+      return codec.decode(session.get(sessionKey), userId, 'session', log)
     },
-    async set (_userId, state) {
+    async set (userId, state) {
       const session = sessionOf(request)
       if (!session) throw new MiroStorageError('this request has no session (was it destroyed?)')
-      session.set(sessionKey, state)
+      session.set(sessionKey, state === undefined ? undefined : codec.encode(state, userId))
     }
   }
 }
