@@ -60,7 +60,7 @@ export type { EncryptionKey } from './lib/seal'
 export {
   MiroOptionsError, MiroNotAuthorizedError, MiroTokenRevokedError, MiroCodeRejectedError, MiroMissingCodeError,
   MiroUnavailableError, MiroTokenRequestError, MiroTimeoutError, MiroStorageError, MiroRefreshBusyError,
-  MiroNoUserIdError, MiroInvalidStateError, MiroAccessDeniedError, MiroInvalidIdTokenError, isLoggedOutError, type MiroError
+  MiroNoUserIdError, MiroInvalidStateError, MiroAccessDeniedError, MiroInvalidIdTokenError, MiroInvalidReturnToError, isLoggedOutError, type MiroError
 } from './lib/errors'
 
 // CommonJS: `require('fastify-miro')` is the plugin itself, with the named exports on it.

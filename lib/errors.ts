@@ -25,6 +25,10 @@ export const MiroInvalidStateError = createError(
 export const MiroAccessDeniedError = createError(
   'FST_MIRO_ACCESS_DENIED', 'The login was cancelled: the user did not allow the Miro app', 403)
 
+/** The login route's `returnTo` is not a path on this site (it would be an open redirect). */
+export const MiroInvalidReturnToError = createError(
+  'FST_MIRO_INVALID_RETURN_TO', 'returnTo must be a path on this site, like /boards', 400)
+
 /** The callback had no authorization code. */
 export const MiroMissingCodeError = createError(
   'FST_MIRO_MISSING_CODE', 'The Miro callback carries no authorization code', 400)
@@ -64,6 +68,7 @@ export type MiroError = InstanceType<
   | typeof MiroMissingCodeError
   | typeof MiroInvalidStateError
   | typeof MiroAccessDeniedError
+  | typeof MiroInvalidReturnToError
   | typeof MiroUnavailableError
   | typeof MiroTokenRequestError
   | typeof MiroTimeoutError

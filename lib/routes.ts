@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { randomToken, safeEqual } from './crypto'
 import {
-  MiroAccessDeniedError, MiroCodeRejectedError, MiroInvalidStateError, MiroMissingCodeError,
+  MiroAccessDeniedError, MiroCodeRejectedError, MiroInvalidReturnToError, MiroInvalidStateError, MiroMissingCodeError,
   MiroNotAuthorizedError, MiroOptionsError, MiroStorageError, describeCause
 } from './errors'
 import type { ResolvedOptions, ResolvedRoutes } from './options'
@@ -49,11 +49,13 @@ function pendingLoginStore (fastify: FastifyInstance, options: ResolvedOptions, 
   throw new MiroOptionsError('the login routes keep the OAuth state in the session or in a signed cookie: register @fastify/session, or @fastify/cookie with a secret, before fastify-miro (or set routes: false)')
 }
 
-async function regenerateSession (request: FastifyRequest): Promise<void> {
-  const session = sessionOf(request) as { regenerate?: () => Promise<void> } | null | undefined
-  if (typeof session?.regenerate !== 'function') return
+type SessionControl = { regenerate?: () => Promise<void>, save?: () => Promise<void> } | null | undefined
+
+async function sessionCall (request: FastifyRequest, method: 'regenerate' | 'save'): Promise<void> {
+  const session = sessionOf(request) as SessionControl
+  if (typeof session?.[method] !== 'function') return
   try {
-    await session.regenerate()
+    await session[method]()
   } catch (err) {
     throw new MiroStorageError(`session store: ${describeCause(err)}`)
   }
@@ -71,9 +73,7 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
   fastify.get(routes.loginPath, async (request, reply) => {
     const asked = param(request, 'returnTo')
     const returnTo = asked === undefined ? undefined : safeReturnTo(asked)
-    if (asked !== undefined && returnTo === undefined) {
-      return reply.code(400).send({ statusCode: 400, code: 'FST_MIRO_INVALID_RETURN_TO', error: 'Bad Request', message: 'returnTo must be a path on this site, like /boards' })
-    }
+    if (asked !== undefined && returnTo === undefined) throw new MiroInvalidReturnToError()
     const state = randomToken()
     const login: PendingLogin = { state, expiresAt: Date.now() + LOGIN_LIFE_MS }
     if (returnTo !== undefined) login.returnTo = returnTo
@@ -94,10 +94,13 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
       if (code === undefined || code === '') throw new MiroMissingCodeError()
       const state = await request.miro.exchangeCode(code)
       // A fresh session id after login: an id planted before it (session fixation) is worthless.
-      await regenerateSession(request)
+      await sessionCall(request, 'regenerate')
       // Inside a board, the tokens belong to the Miro team and user they were issued for.
       const key = options.identity === 'idToken' ? stateKey(state) : options.userId(request) as string
       await request.miro.setState(key, state)
+      // Saved now, so @fastify/session sends the new cookie even when nothing else marks the
+      // session as modified (tokens in Redis, saveUninitialized: false).
+      await sessionCall(request, 'save')
       return reply.redirect(login?.returnTo ?? routes.successRedirect, 302)
     } catch (err) {
       const { statusCode, code } = err as { statusCode?: number, code?: string }
@@ -109,10 +112,16 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
     }
   })
 
-  fastify.post(routes.logoutPath, async (request, reply) => {
-    await request.miro.revokeToken(options.userId(request) as string)
-    if (routes.logoutRedirect !== undefined) return reply.redirect(routes.logoutRedirect, 303)
-    return reply.code(204).send()
+  // Logout reads no body: accept whatever a form, fetch or beacon sends, in a child context so
+  // the app's own content-type parsers stay as they are.
+  fastify.register(async function logoutRoute (child) {
+    child.removeAllContentTypeParsers()
+    child.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 8192 }, (_request, _body, done) => { done(null, undefined) })
+    child.post(routes.logoutPath, async (request, reply) => {
+      await request.miro.revokeToken(options.userId(request) as string)
+      if (routes.logoutRedirect !== undefined) return reply.redirect(routes.logoutRedirect, 303)
+      return reply.code(204).send()
+    })
   })
 }
 

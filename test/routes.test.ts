@@ -1,10 +1,13 @@
 // The login, callback and logout routes, and the guard.
 import t, { type Test } from 'tap'
+import Fastify from 'fastify'
+import fastifyCookie from '@fastify/cookie'
+import fastifySession from '@fastify/session'
 import { Redis } from 'ioredis'
 import { startSandbox, type Sandbox } from '../sandbox/index'
 import { Browser, buildApp, pathOf } from './helpers/app'
 import { startRedis } from './helpers/redis'
-import type { FastifyMiroOptions } from '../index'
+import fastifyMiro, { type FastifyMiroOptions } from '../index'
 
 async function setup (t: Test, miro: FastifyMiroOptions = {}, logLines?: string[]) {
   const sandbox = await startSandbox()
@@ -219,6 +222,45 @@ t.test('routes: false registers none; paths are configurable', async (t) => {
   t.equal(login.statusCode, 302)
   t.equal((await custom.browser.get('/me')).statusCode, 200)
   t.equal((await custom.browser.request({ method: 'POST', url: '/logout' })).statusCode, 204)
+})
+
+t.test('redis tokens with saveUninitialized: false keep the login (the regenerated session is saved)', async (t) => {
+  const sandbox = await startSandbox()
+  const redis = await startRedis()
+  t.teardown(async () => { await sandbox.close(); await redis.stop() })
+  const app = await buildApp({ sandbox, redisUrl: redis.url, sessionOptions: { saveUninitialized: false }, miro: { storage: 'redis', redis: { keyPrefix: `uninit-${Date.now()}:` } } })
+  app.get('/me', { preHandler: app.miro.requireAuth }, async () => 'in')
+  t.teardown(() => app.close())
+  const browser = new Browser(app)
+  const res = await browser.login(sandbox)
+  t.equal(res.statusCode, 302)
+  t.ok(browser.cookies.get('sessionId'), 'the callback sets the new session cookie')
+  t.equal((await browser.get('/me')).body, 'in')
+})
+
+t.test('logout accepts a plain HTML form post (and any body) without the app registering a parser', async (t) => {
+  const { sandbox, browser } = await setup(t)
+  await browser.login(sandbox)
+  const res = await browser.request({ method: 'POST', url: '/auth/miro/logout', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' })
+  t.equal(res.statusCode, 204)
+  t.match((await browser.get('/session')).json(), { miro: null })
+  const json = await browser.request({ method: 'POST', url: '/auth/miro/logout', headers: { 'content-type': 'text/plain' }, payload: 'bye' })
+  t.equal(json.statusCode, 204)
+})
+
+t.test('a refused returnTo goes through the app\'s error handler', async (t) => {
+  const sandbox = await startSandbox()
+  t.teardown(() => sandbox.close())
+  // As in an app: its error handler first, then the plugins.
+  const app = Fastify()
+  app.setErrorHandler(async (err: { code?: string, statusCode?: number }, _request, reply) => reply.code(err.statusCode ?? 500).type('text/html').send(`<p>${err.code}</p>`))
+  await app.register(fastifyCookie)
+  await app.register(fastifySession, { secret: 'session-secret-for-tests-only-0123456789', cookie: { secure: false } })
+  await app.register(fastifyMiro, { clientId: sandbox.clientId, clientSecret: sandbox.clientSecret, redirectUrl: 'http://localhost/auth/miro/callback', basePath: sandbox.url })
+  t.teardown(() => app.close())
+  const res = await app.inject('/auth/miro?returnTo=' + encodeURIComponent('//evil.com'))
+  t.equal(res.statusCode, 400)
+  t.equal(res.body, '<p>FST_MIRO_INVALID_RETURN_TO</p>')
 })
 
 t.test('without a session: the state lives in a signed, httpOnly, SameSite=Lax cookie', async (t) => {

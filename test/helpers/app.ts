@@ -15,6 +15,8 @@ export interface TestAppOptions {
   session?: boolean
   /** A session store for @fastify/session (default: its in-memory store). */
   sessionStore?: unknown
+  /** More @fastify/session options, e.g. saveUninitialized. */
+  sessionOptions?: Record<string, unknown>
   /** Register @fastify/redis with this URL. */
   redisUrl?: string
   miro?: FastifyMiroOptions
@@ -32,7 +34,8 @@ export async function buildApp (opts: TestAppOptions): Promise<FastifyInstance> 
     await app.register(fastifySession, {
       secret: 'session-secret-for-tests-only-0123456789',
       cookie: { secure: false },
-      ...(opts.sessionStore ? { store: opts.sessionStore as never } : {})
+      ...(opts.sessionStore ? { store: opts.sessionStore as never } : {}),
+      ...opts.sessionOptions
     })
   }
   if (opts.redisUrl) await app.register(fastifyRedis, { url: opts.redisUrl })
