@@ -57,6 +57,7 @@ export type { Guard } from './lib/routes'
 export type { MiroTokenState } from './lib/state'
 export type { MiroIdentity } from './lib/identity'
 export type { EncryptionKey } from './lib/seal'
+export { mapSessionStoreErrors, type SessionStoreLike } from './lib/session-store'
 export {
   MiroOptionsError, MiroNotAuthorizedError, MiroTokenRevokedError, MiroCodeRejectedError, MiroMissingCodeError,
   MiroUnavailableError, MiroTokenRequestError, MiroTimeoutError, MiroStorageError, MiroRefreshBusyError,
