@@ -6,19 +6,12 @@ import { createServer } from 'node:http'
 import { Miro } from '@mirohq/miro-api'
 import type { FastifyInstance } from 'fastify'
 import { startSandbox, type Sandbox } from '../sandbox/index'
-import { buildApp, REDIRECT_URL } from './helpers/app'
+import { buildApp, freshCode, REDIRECT_URL } from './helpers/app'
 import type { FastifyMiroOptions, MiroTokenState } from '../index'
 import { freePort } from './helpers/redis'
 
 const unhandled: unknown[] = []
 process.on('unhandledRejection', (err) => { unhandled.push(err) })
-
-/** A code as the consent page issues it, for a direct exchange. */
-async function freshCode (sandbox: Sandbox, state?: string): Promise<string> {
-  const url = new URL('/oauth/authorize', sandbox.url)
-  url.search = new URLSearchParams({ response_type: 'code', client_id: sandbox.clientId, redirect_uri: REDIRECT_URL, ...(state ? { state } : {}) }).toString()
-  return new URL(await sandbox.approve(url.toString())).searchParams.get('code') ?? ''
-}
 
 /** An app whose routes call the client the way a route author would. */
 async function appWith (t: Test, sandbox: Sandbox, miro: FastifyMiroOptions = {}): Promise<FastifyInstance> {

@@ -6,7 +6,7 @@ import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import { startSandbox, type Sandbox } from '../sandbox/index'
 import fastifyMiro, { type FastifyMiroOptions, type MiroTokenState } from '../index'
-import { Browser, buildApp } from './helpers/app'
+import { Browser, buildApp, freshCode } from './helpers/app'
 import { startRedis } from './helpers/redis'
 
 const keyA = randomBytes(32)
@@ -59,9 +59,7 @@ t.test('with encryption', async (t) => {
     const headers = { 'x-user': 'rotating-user' }
     const first = await appWith(t, sandbox, redis.url, miro(keyA))
     first.post('/login', async (request) => {
-      const url = new URL('/oauth/authorize', sandbox.url)
-      url.search = new URLSearchParams({ response_type: 'code', client_id: sandbox.clientId, redirect_uri: 'http://localhost/auth/miro/callback' }).toString()
-      const code = new URL(await sandbox.approve(url.toString())).searchParams.get('code') ?? ''
+      const code = await freshCode(sandbox)
       await request.miro.exchangeCodeForAccessToken('rotating-user', code)
       return 'ok'
     })
@@ -135,9 +133,7 @@ t.test('with encryption', async (t) => {
     })
     t.teardown(() => app.close())
     app.post('/login', async (request) => {
-      const url = new URL('/oauth/authorize', sandbox.url)
-      url.search = new URLSearchParams({ response_type: 'code', client_id: sandbox.clientId, redirect_uri: 'http://localhost/auth/miro/callback' }).toString()
-      const code = new URL(await sandbox.approve(url.toString())).searchParams.get('code') ?? ''
+      const code = await freshCode(sandbox)
       await request.miro.exchangeCodeForAccessToken('u', code)
       return request.miro.isAuthorized('u')
     })

@@ -7,16 +7,10 @@ import fastifyRedis from '@fastify/redis'
 import { Redis } from 'ioredis'
 import { startSandbox, type Sandbox } from '../sandbox/index'
 import fastifyMiro, { type FastifyMiroOptions, type MiroTokenState } from '../index'
-import { REDIRECT_URL } from './helpers/app'
+import { freshCode, REDIRECT_URL } from './helpers/app'
 import { startRedis } from './helpers/redis'
 
 const SIXTY_DAYS = 60 * 24 * 3600
-
-async function freshCode (sandbox: Sandbox): Promise<string> {
-  const url = new URL('/oauth/authorize', sandbox.url)
-  url.search = new URLSearchParams({ response_type: 'code', client_id: sandbox.clientId, redirect_uri: REDIRECT_URL }).toString()
-  return new URL(await sandbox.approve(url.toString())).searchParams.get('code') ?? ''
-}
 
 t.test('redis backend', async (t) => {
   const redis = await startRedis()

@@ -6,17 +6,11 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { startSandbox, type Sandbox } from '../sandbox/index'
 import type { FastifyMiroOptions, MiroTokenState } from '../index'
-import { Browser, buildApp, REDIRECT_URL } from './helpers/app'
+import { Browser, buildApp, freshCode } from './helpers/app'
 import { startPrivateRedis, startRedis } from './helpers/redis'
 
 const PAST = (): string => new Date(Date.now() - 1000).toISOString()
 const refreshes = (sandbox: Sandbox): number => sandbox.tokenCalls.filter((c) => c.grantType === 'refresh_token' && c.ok).length
-
-async function freshCode (sandbox: Sandbox): Promise<string> {
-  const url = new URL('/oauth/authorize', sandbox.url)
-  url.search = new URLSearchParams({ response_type: 'code', client_id: sandbox.clientId, redirect_uri: REDIRECT_URL }).toString()
-  return new URL(await sandbox.approve(url.toString())).searchParams.get('code') ?? ''
-}
 
 /** An instance of an app keyed by an `x-user` header, tokens in Redis. */
 async function redisInstance (t: Test, sandbox: Sandbox, redisUrl: string, miro: FastifyMiroOptions = {}, logLines?: string[]): Promise<FastifyInstance> {

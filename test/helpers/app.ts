@@ -86,3 +86,10 @@ export function pathOf (url: string): string {
   const u = new URL(url)
   return u.pathname + u.search
 }
+
+/** A fresh authorization code from the sandbox's consent page (Allow), for a direct exchange. */
+export async function freshCode (sandbox: Sandbox, redirectUrl = REDIRECT_URL): Promise<string> {
+  const url = new URL('/oauth/authorize', sandbox.url)
+  url.search = new URLSearchParams({ response_type: 'code', client_id: sandbox.clientId, redirect_uri: redirectUrl }).toString()
+  return new URL(await sandbox.approve(url.toString())).searchParams.get('code') ?? ''
+}
