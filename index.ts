@@ -44,7 +44,7 @@ const plugin: FastifyPluginAsync<FastifyMiroOptions> = async (fastify, rawOption
   decorateRequest(fastify, context, storeFor)
   if (options.identity === 'idToken') decorateIdentity(fastify, createIdTokenReader(options.clientId, options.clientSecret))
   // 5. The guard, and the login, callback and logout routes unless turned off.
-  fastify.decorate('miro', { requireAuth: createGuard(options), userIdOf: options.userId })
+  fastify.decorate('miro', { requireAuth: createGuard(options, fastify.prefix), userIdOf: options.userId })
   if (options.routes !== false) registerRoutes(fastify, options, options.routes)
 }
 

@@ -1,7 +1,9 @@
 // `returnTo`: where to send the user after login. Only a same-origin path is accepted, so
 // the login route can never be used as an open redirect.
 const PLACEHOLDER = 'http://return-to.invalid'
-const MAX_LENGTH = 2048
+// Checked before and after normalization (which percent-encodes, up to 9 characters for one):
+// short enough that the guard's login link and the signed login cookie stay well under browser limits.
+const MAX_LENGTH = 1024
 
 /**
  * The path to return to, normalized, or `undefined` when `value` is not a plain same-origin
@@ -22,5 +24,5 @@ export function safeReturnTo (value: unknown): string | undefined {
   }
   if (url.origin !== PLACEHOLDER) return undefined
   const path = url.pathname + url.search + url.hash
-  return path.startsWith('//') ? undefined : path
+  return path.startsWith('//') || path.length > MAX_LENGTH ? undefined : path
 }

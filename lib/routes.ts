@@ -81,7 +81,13 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
     return reply.redirect(request.miro.getAuthUrl(options.checkState ? state : undefined), 302)
   })
 
-  fastify.get(routes.callbackPath, { logSerializers: { req: requestWithoutQuery } }, async (request, reply) => {
+  // loginPath and logoutPath are relative to this plugin's context, as any Fastify route path;
+  // the callback path comes from redirectUrl, so it is absolute: take the context's prefix off.
+  const prefix = fastify.prefix
+  if (prefix !== '' && !routes.callbackPath.startsWith(prefix + '/')) {
+    throw new MiroOptionsError(`the callback path '${routes.callbackPath}' (the path of redirectUrl) is outside the prefix '${prefix}' fastify-miro is registered under: point redirectUrl under '${prefix}', or register fastify-miro without a prefix`)
+  }
+  fastify.get(routes.callbackPath.slice(prefix.length), { logSerializers: { req: requestWithoutQuery } }, async (request, reply) => {
     // Taken (and so used up) before anything else: a state works once, whatever happens next.
     const login = pending.take(request, reply)
     try {
@@ -94,7 +100,8 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
       if (code === undefined || code === '') throw new MiroMissingCodeError()
       const state = await request.miro.exchangeCode(code)
       // A fresh session id after login: an id planted before it (session fixation) is worthless.
-      await sessionCall(request, 'regenerate')
+      // Inside a board the session does not name the user, and other logins may live in it.
+      if (options.identity !== 'idToken') await sessionCall(request, 'regenerate')
       // Inside a board, the tokens belong to the Miro team and user they were issued for.
       const key = options.identity === 'idToken' ? stateKey(state) : options.userId(request) as string
       await request.miro.setState(key, state)
@@ -134,13 +141,13 @@ const acceptsHtml = (request: FastifyRequest): boolean => (request.headers.accep
  * token is refused, FST_MIRO_NOT_AUTHORIZED when the user has not authorized the app yet.
  * A storage or Miro outage is not a logout: it answers 503/502/504.
  */
-export function createGuard (options: ResolvedOptions): Guard {
+export function createGuard (options: ResolvedOptions, prefix: string): Guard {
   const routes = options.routes
   return async function requireAuth (request, reply) {
     if (await request.miro.isAuthorized(options.userId(request) as string)) return
     if (routes !== false && options.identity !== 'idToken' && request.method === 'GET' && acceptsHtml(request)) {
       const returnTo = safeReturnTo(request.url)
-      const target = routes.loginPath + (returnTo === undefined ? '' : '?returnTo=' + encodeURIComponent(returnTo))
+      const target = prefix + routes.loginPath + (returnTo === undefined ? '' : '?returnTo=' + encodeURIComponent(returnTo))
       await reply.redirect(target, 302)
       return
     }

@@ -50,6 +50,7 @@ export function needsRefresh (state: MiroTokenState, now = Date.now()): boolean 
 }
 
 const optionalString = (v: unknown): boolean => v === undefined || typeof v === 'string'
+const optionalToken = (v: unknown): boolean => v === undefined || (typeof v === 'string' && v !== '')
 
 /**
  * Checks a value read back from storage. Anything else than a well-formed state (corrupt JSON,
@@ -60,7 +61,7 @@ export function isTokenState (value: unknown): value is MiroTokenState {
   const v = value as Record<string, unknown>
   return typeof v.accessToken === 'string' && v.accessToken.length > 0 &&
     (typeof v.userId === 'string' || typeof v.userId === 'number') &&
-    optionalString(v.refreshToken) && optionalString(v.teamId) && optionalString(v.scope) &&
+    optionalToken(v.refreshToken) && optionalString(v.teamId) && optionalString(v.scope) &&
     (v.tokenExpiresAt === undefined ||
       (typeof v.tokenExpiresAt === 'string' && !Number.isNaN(Date.parse(v.tokenExpiresAt))))
 }

@@ -160,3 +160,18 @@ t.test('state: false without a session or cookie plugin: Miro\'s SDK-authorizati
   t.equal(back.statusCode, 302)
   t.equal((await app.inject({ url: '/boards', headers: bearer(sandbox.mintIdToken()) })).statusCode, 200)
 })
+
+t.test('an idToken login leaves the browser\'s session alone (it does not name the user)', async (t) => {
+  const sandbox = await startSandbox()
+  t.teardown(() => sandbox.close())
+  const app = await buildApp({ sandbox, miro: { identity: 'idToken', storage: 'memory' } })
+  app.post('/site-login', async (request) => { request.session.set('site' as never, 'ann' as never); return 'ok' })
+  app.get('/site', async (request) => request.session.get('site' as never) ?? 'nobody')
+  t.teardown(() => app.close())
+  const browser = new Browser(app)
+  await browser.request({ method: 'POST', url: '/site-login' })
+  const before = browser.cookies.get('sessionId')
+  t.equal((await browser.login(sandbox)).statusCode, 302)
+  t.equal(browser.cookies.get('sessionId'), before, 'same session id')
+  t.equal((await browser.get('/site')).body, 'ann', 'the site login survives the board login')
+})

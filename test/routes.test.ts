@@ -287,3 +287,31 @@ t.test('without a session: the state lives in a signed, httpOnly, SameSite=Lax c
   t.notOk(browser.cookies.has('fastify-miro-login'), 'the cookie is cleared: single use')
   t.equal(sandbox.tokenCalls.length, 1)
 })
+
+t.test('registered under a prefix: the callback stays at the path of redirectUrl, the guard links the prefixed login', async (t) => {
+  const sandbox = await startSandbox()
+  t.teardown(() => sandbox.close())
+  const app = Fastify()
+  await app.register(fastifyCookie)
+  await app.register(fastifySession, { secret: 'session-secret-for-tests-only-0123456789', cookie: { secure: false } })
+  await app.register(async (panel) => {
+    await panel.register(fastifyMiro, { clientId: sandbox.clientId, clientSecret: sandbox.clientSecret, redirectUrl: 'http://localhost/panel/auth/miro/callback', basePath: sandbox.url })
+    panel.get('/me', { preHandler: panel.miro.requireAuth }, async () => 'in')
+  }, { prefix: '/panel' })
+  t.teardown(() => app.close())
+  const browser = new Browser(app)
+  const guarded = await browser.get('/panel/me', { accept: 'text/html' })
+  t.equal(guarded.headers.location, '/panel/auth/miro?returnTo=%2Fpanel%2Fme')
+  const res = await browser.login(sandbox, String(guarded.headers.location))
+  t.equal(res.statusCode, 302)
+  t.equal(res.headers.location, '/panel/me')
+  t.equal((await browser.get('/panel/me')).body, 'in')
+
+  const outside = Fastify()
+  await outside.register(fastifyCookie)
+  await outside.register(fastifySession, { secret: 'session-secret-for-tests-only-0123456789', cookie: { secure: false } })
+  outside.register(async (panel) => {
+    await panel.register(fastifyMiro, { clientId: 'i', clientSecret: 's', redirectUrl: 'http://localhost/auth/miro/callback' })
+  }, { prefix: '/panel' })
+  await t.rejects(async () => { await outside.ready() }, { message: /the callback path '\/auth\/miro\/callback' \(the path of redirectUrl\) is outside the prefix '\/panel'/ })
+})

@@ -4,12 +4,16 @@ import { MiroNoUserIdError, MiroStorageError, describeCause } from '../errors'
 import { isTokenState, type MiroTokenState } from '../state'
 import type { StoreLogger, UserKey } from './types'
 
+export function toStorageError (what: string, err: unknown): Error {
+  if (err instanceof MiroStorageError) return err
+  return new MiroStorageError(`${what}: ${describeCause(err)}`, { cause: err })
+}
+
 export async function storageCall<T> (what: string, call: () => T | PromiseLike<T>): Promise<T> {
   try {
     return await call()
   } catch (err) {
-    if (err instanceof MiroStorageError) throw err
-    throw new MiroStorageError(`${what}: ${describeCause(err)}`, { cause: err })
+    throw toStorageError(what, err)
   }
 }
 

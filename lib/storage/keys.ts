@@ -6,10 +6,20 @@ import type { UserKey } from './types'
 
 const SAFE = /^[A-Za-z0-9_.-]*$/
 
+const UNSAFE = /[^A-Za-z0-9_.-]/gu
+
+// UTF-8 bytes as %XX; a lone surrogate (not UTF-8 at all) as %uXXXX, which no %XX run equals.
+function escapeChar (c: string): string {
+  const code = c.charCodeAt(0)
+  if (c.length === 1 && code >= 0xd800 && code <= 0xdfff) return '%u' + code.toString(16).toUpperCase()
+  let out = ''
+  for (const byte of Buffer.from(c, 'utf8')) out += '%' + byte.toString(16).toUpperCase().padStart(2, '0')
+  return out
+}
+
 export function encodeUserId (userId: UserKey): string {
   const id = String(userId)
-  if (SAFE.test(id)) return id
-  return encodeURIComponent(id).replace(/[!'()*~]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())
+  return SAFE.test(id) ? id : id.replace(UNSAFE, escapeChar)
 }
 
 export function tokenKey (keyPrefix: string, userId: UserKey): string {

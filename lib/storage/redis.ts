@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import { MiroStorageError } from '../errors'
 import { jsonCodec, type StateCodec } from './codec'
-import { hasUserId, requireUserId, storageCall } from './guard'
+import { hasUserId, requireUserId, toStorageError } from './guard'
 import { lockKey, tokenKey } from './keys'
 import type { RefreshLock, StoreLogger, TokenStore, UserKey } from './types'
 
@@ -17,6 +17,7 @@ export interface RedisClient {
   set (key: string, value: string, ...args: Array<string | number>): Promise<unknown>
   del (key: string): Promise<number>
   eval (script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+  on (event: 'close', listener: () => void): unknown
 }
 
 export interface RedisStoreOptions {
@@ -28,57 +29,77 @@ export interface RedisStoreOptions {
 // Compare-and-delete: only the holder of the lock may release it.
 const RELEASE_SCRIPT = 'if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end'
 
-// ioredis queues commands while it reconnects, which would hold requests for many seconds
-// during an outage: fail at once instead, and let ioredis reconnect in the background.
-function ensureUsable (client: RedisClient): void {
-  const status = client.status
-  if (status !== 'ready' && status !== 'wait') throw new MiroStorageError(`redis is ${status}`)
+/**
+ * Sends commands so that an outage answers at once. ioredis queues commands while it
+ * reconnects, and resends after the reconnect those that were on the wire when the connection
+ * dropped: either would hold requests for the whole outage. So: refuse when not connected, and
+ * fail the commands in flight when the connection closes; ioredis reconnects in the background.
+ */
+export class RedisCommands {
+  private readonly inFlight = new Set<(err: Error) => void>()
+
+  constructor (private readonly client: RedisClient) {
+    client.on('close', () => {
+      for (const fail of this.inFlight) fail(new MiroStorageError('redis connection lost'))
+      this.inFlight.clear()
+    })
+  }
+
+  send<T> (what: string, command: () => Promise<T>): Promise<T> {
+    const status = this.client.status
+    if (status !== 'ready' && status !== 'wait') return Promise.reject(new MiroStorageError(`redis is ${status}`))
+    return new Promise<T>((resolve, reject) => {
+      this.inFlight.add(reject)
+      const settle = (): boolean => this.inFlight.delete(reject)
+      let pending: Promise<T>
+      try {
+        pending = command()
+      } catch (err) {
+        settle()
+        reject(toStorageError(what, err))
+        return
+      }
+      pending.then((value) => { settle(); resolve(value) }, (err: unknown) => { settle(); reject(toStorageError(what, err)) })
+    })
+  }
 }
 
-export function createRedisLock (client: RedisClient, keyPrefix: string): RefreshLock {
+export function createRedisLock (commands: RedisCommands, client: RedisClient, keyPrefix: string): RefreshLock {
   return {
-    acquire: (userId, ttlMs) => storageCall('redis lock', async () => {
-      ensureUsable(client)
+    async acquire (userId, ttlMs) {
       const token = randomUUID()
-      const ok = await client.set(lockKey(keyPrefix, userId), token, 'PX', ttlMs, 'NX')
+      const ok = await commands.send('redis lock', () => client.set(lockKey(keyPrefix, userId), token, 'PX', ttlMs, 'NX'))
       return ok === 'OK' ? token : null
-    }),
-    release: (userId, token) => storageCall('redis unlock', async () => {
-      ensureUsable(client)
-      await client.eval(RELEASE_SCRIPT, 1, lockKey(keyPrefix, userId), token)
-    })
+    },
+    async release (userId, token) {
+      await commands.send('redis unlock', () => client.eval(RELEASE_SCRIPT, 1, lockKey(keyPrefix, userId), token))
+    }
   }
 }
 
 export function createRedisStore (client: RedisClient, opts: RedisStoreOptions, log: StoreLogger, codec: StateCodec = jsonCodec): TokenStore {
   const { keyPrefix, ttl } = opts
+  const commands = new RedisCommands(client)
   return {
     requestLocal: false,
-    lock: createRedisLock(client, keyPrefix),
+    lock: createRedisLock(commands, client, keyPrefix),
     flightKey: (userId: UserKey) => tokenKey(keyPrefix, userId),
     async get (userId) {
       if (!hasUserId(userId)) return undefined
-      const raw = await storageCall('redis get', () => {
-        ensureUsable(client)
-        return client.get(tokenKey(keyPrefix, userId))
-      })
+      const raw = await commands.send('redis get', () => client.get(tokenKey(keyPrefix, userId)))
       return raw === null ? undefined : codec.decode(raw, userId, 'redis', log)
     },
     async set (userId, state) {
       if (state === undefined && !hasUserId(userId)) return // nothing is stored without an id
       const key = tokenKey(keyPrefix, requireUserId(userId))
-      await storageCall('redis set', async () => {
-        ensureUsable(client)
-        if (state === undefined) {
-          await client.del(key)
-          return
-        }
-        const seconds = ttl ?? (state.refreshToken ? REFRESH_TOKEN_LIFE_SECONDS : undefined)
-        // A plain SET also drops an expiry left by an earlier state that had a refresh token.
-        const value = codec.encode(state, userId) as string
-        if (seconds === undefined) await client.set(key, value)
-        else await client.set(key, value, 'EX', seconds)
-      })
+      if (state === undefined) {
+        await commands.send('redis del', () => client.del(key))
+        return
+      }
+      const seconds = ttl ?? (state.refreshToken ? REFRESH_TOKEN_LIFE_SECONDS : undefined)
+      // A plain SET also drops an expiry left by an earlier state that had a refresh token.
+      const value = codec.encode(state, userId) as string
+      await commands.send('redis set', () => seconds === undefined ? client.set(key, value) : client.set(key, value, 'EX', seconds))
     }
   }
 }

@@ -49,21 +49,37 @@ export async function buildApp (opts: TestAppOptions): Promise<FastifyInstance> 
   return app
 }
 
-/** Keeps cookies between injected requests, like a browser. */
+/**
+ * Keeps cookies between injected requests, like a browser: values exactly as the server sent
+ * them (still percent-encoded), sent back unchanged.
+ */
 export class Browser {
+  /** name → raw (encoded) value. */
   readonly cookies = new Map<string, string>()
   constructor (private readonly app: FastifyInstance) {}
 
+  get cookieHeader (): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+  }
+
   async request (opts: InjectOptions): Promise<LightMyRequestResponse> {
-    const cookieHeader = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
-    const res = await this.app.inject({
-      ...opts,
-      headers: { ...(cookieHeader ? { cookie: cookieHeader } : {}), ...opts.headers }
-    })
-    for (const c of res.cookies as Array<{ name: string, value: string, maxAge?: number, expires?: Date }>) {
-      const gone = c.value === '' || c.maxAge === 0 || (c.expires !== undefined && c.expires.getTime() <= Date.now())
-      if (gone) this.cookies.delete(c.name)
-      else this.cookies.set(c.name, c.value)
+    const cookie = this.cookieHeader
+    const res = await this.app.inject({ ...opts, headers: { ...(cookie ? { cookie } : {}), ...opts.headers } })
+    const setCookie = res.headers['set-cookie']
+    for (const line of setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [setCookie]) {
+      const [pair = '', ...attributes] = line.split(';')
+      const eq = pair.indexOf('=')
+      if (eq < 1) continue
+      const name = pair.slice(0, eq).trim()
+      const value = pair.slice(eq + 1).trim()
+      const gone = value === '' || attributes.some((a) => {
+        const [key = '', val = ''] = a.split('=', 2).map((part) => part.trim())
+        if (key.toLowerCase() === 'max-age') return Number(val) <= 0
+        if (key.toLowerCase() === 'expires') return Date.parse(val) <= Date.now()
+        return false
+      })
+      if (gone) this.cookies.delete(name)
+      else this.cookies.set(name, value)
     }
     return res
   }

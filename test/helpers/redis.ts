@@ -2,7 +2,10 @@
 // PATH on a free loopback port, persistence off. Processes are stopped when the test ends.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 
 export interface RedisServer {
@@ -31,13 +34,13 @@ function hasRedisServer (): boolean {
 }
 
 async function waitUntilReady (url: string): Promise<void> {
-  const deadline = Date.now() + 10_000
+  const deadline = Date.now() + 15_000
   for (;;) {
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
     probe.on('error', () => {})
     try {
       await probe.connect()
-      await probe.ping()
+      await probe.ping() // answers -LOADING until an append-only file is read back
       probe.disconnect()
       return
     } catch (err) {
@@ -48,14 +51,23 @@ async function waitUntilReady (url: string): Promise<void> {
   }
 }
 
-/** Always a private server (needed by tests that kill it). */
-export async function startPrivateRedis (): Promise<RedisServer> {
+/**
+ * Always a private server (needed by tests that kill it). `persistent`: an append-only file
+ * synced on every write, in a temporary directory, so a SIGKILL loses nothing and restart()
+ * brings every key back.
+ */
+export async function startPrivateRedis (opts: { persistent?: boolean } = {}): Promise<RedisServer> {
   if (!hasRedisServer()) throw new Error(HOW_TO_INSTALL)
   const port = await freePort()
   const url = `redis://127.0.0.1:${port}`
+  const dir = opts.persistent ? await mkdtemp(join(tmpdir(), 'fastify-miro-redis-')) : undefined
+  const persistence = dir ? ['--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']
   let child: ChildProcess | undefined
+  // Never leave a redis-server behind, even when the test process dies early.
+  const killOnExit = (): void => { child?.kill('SIGKILL') }
+  process.once('exit', killOnExit)
   const start = async (): Promise<void> => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: 'ignore' })
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--protected-mode', 'no', ...persistence], { stdio: 'ignore' })
     await waitUntilReady(url)
   }
   const kill = async (): Promise<void> => {
@@ -65,8 +77,13 @@ export async function startPrivateRedis (): Promise<RedisServer> {
     c.kill('SIGKILL')
     await exited
   }
+  const stop = async (): Promise<void> => {
+    await kill()
+    process.off('exit', killOnExit)
+    if (dir) await rm(dir, { recursive: true, force: true })
+  }
   await start()
-  return { url, kill, restart: start, stop: kill }
+  return { url, kill, restart: start, stop }
 }
 
 /** REDIS_URL when set, otherwise a private server. */
