@@ -4,15 +4,19 @@
 //   MIRO_STORAGE=redis npm start    # tokens (and sessions) in Redis at REDIS_URL
 //   MIRO_CLIENT_ID=… MIRO_CLIENT_SECRET=… MIRO_REDIRECT_URL=http://localhost:3000/auth/miro/callback npm start
 //
+// The board panel demo is at /panel (panel.ts); with real Miro, register its redirect URL too:
+// the same origin, path /panel/auth/miro/callback.
+//
 // `buildExampleApp()` is exported for the browser test; the bottom of the file is the
 // command-line entry point.
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import fastifyRedis from '@fastify/redis'
 import fastifyMiro from '../index'
 import { startSandbox, type Sandbox } from '../sandbox/index'
+import { boardPanel } from './panel'
 import { redisSessionStore } from './redis-session-store'
 import * as views from './views'
 
@@ -38,6 +42,11 @@ export interface ExampleAppOptions {
     basePath?: string
   }
   logger?: FastifyServerOptions['logger']
+  /**
+   * Sandbox only: a stand-in for the Web SDK's miro.board.getIdToken(), so the board panel demo
+   * (/panel) works outside a board. Without it, /panel/dev/id-token does not exist.
+   */
+  mintIdToken?: () => string
 }
 
 export const LOGIN_PATH = '/auth/miro'
@@ -58,27 +67,12 @@ export async function buildExampleApp (opts: ExampleAppOptions): Promise<Fastify
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 },
     (_request, body, done) => { done(null, Object.fromEntries(new URLSearchParams(body as string))) })
 
-  await app.register(fastifyCookie)
+  const sessionSecret = opts.sessionSecret ?? randomBytes(32).toString('hex')
+  // Signed cookies: the board panel's login state (it has no session). Its own key.
+  await app.register(fastifyCookie, { secret: createHmac('sha256', sessionSecret).update('login cookies').digest('hex') })
   if (storage === 'redis') {
     await app.register(fastifyRedis, { url: opts.redisUrl ?? 'redis://127.0.0.1:6379' })
   }
-  await app.register(fastifySession, {
-    secret: opts.sessionSecret ?? randomBytes(32).toString('hex'),
-    // 'auto': Secure over https, and still works on plain http://127.0.0.1 while trying the example.
-    cookie: { secure: 'auto', sameSite: 'lax', httpOnly: true, maxAge: SESSION_LIFE_MS },
-    ...(storage === 'redis' ? { store: redisSessionStore(app.redis) } : {})
-  })
-  await app.register(fastifyMiro, {
-    ...opts.miro,
-    storage,
-    routes: {
-      loginPath: LOGIN_PATH,
-      logoutPath: LOGOUT_PATH,
-      successRedirect: '/',
-      failureRedirect: LOGIN_FAILED_PATH,
-      logoutRedirect: LOGGED_OUT_PATH
-    }
-  })
 
   const ctx: views.PageContext = {
     loginPath: LOGIN_PATH,
@@ -92,7 +86,8 @@ export async function buildExampleApp (opts: ExampleAppOptions): Promise<Fastify
   const sendHtml = (reply: FastifyReply, page: string, status = 200): FastifyReply =>
     reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page)
 
-  const userIdOf = (request: FastifyRequest): string | number | undefined => app.miro.userIdOf(request) ?? undefined
+  // The instance of the request's context: the site's (below) has fastify-miro.
+  const userIdOf = (request: FastifyRequest): string | number | undefined => request.server.miro.userIdOf(request) ?? undefined
 
   const takeFlash = (request: FastifyRequest): views.Flash | undefined => {
     const flash = request.session.get('flash')
@@ -100,57 +95,83 @@ export async function buildExampleApp (opts: ExampleAppOptions): Promise<Fastify
     return flash
   }
 
-  app.get('/', async (request, reply) => {
-    const flash = takeFlash(request)
-    const userId = userIdOf(request)
-    if (userId === undefined || !(await request.miro.isAuthorized(userId))) {
-      return sendHtml(reply, views.welcomePage(ctx, flash))
-    }
-    const api = request.miro.as(userId)
-    const boards: views.BoardView[] = []
-    let more = false
-    const listing = (async () => {
-      for await (const board of api.getAllBoards()) {
-        if (boards.length === MAX_BOARDS) {
-          more = true
-          break
-        }
-        boards.push({
-          id: board.id,
-          name: board.name,
-          description: board.description ?? '',
-          viewLink: board.viewLink,
-          createdAt: board.createdAt
-        })
+  // The site and the board panel (panel.ts) each register fastify-miro in their own context: its
+  // decorators cannot be registered twice in nested contexts. The session is the site's only: the
+  // panel's calls carry no cookie, and its login must not regenerate the site's session. Not
+  // awaited: the plugins load at ready(), after the error handler below is set, which their
+  // routes then use (the panel sets its own).
+  app.register(async function site (site) {
+    await site.register(fastifySession, {
+      secret: sessionSecret,
+      // 'auto': Secure over https, and still works on plain http://127.0.0.1 while trying the example.
+      cookie: { secure: 'auto', sameSite: 'lax', httpOnly: true, maxAge: SESSION_LIFE_MS },
+      ...(storage === 'redis' ? { store: redisSessionStore(site.redis) } : {})
+    })
+    await site.register(fastifyMiro, {
+      ...opts.miro,
+      storage,
+      routes: {
+        loginPath: LOGIN_PATH,
+        logoutPath: LOGOUT_PATH,
+        successRedirect: '/',
+        failureRedirect: LOGIN_FAILED_PATH,
+        logoutRedirect: LOGGED_OUT_PATH
       }
-    })()
-    const [info] = await Promise.all([api.tokenInfo(), listing])
-    return sendHtml(reply, views.boardsPage(ctx, {
-      userName: info.user?.name ?? '',
-      teamName: info.team?.name ?? '',
-      boards,
-      more,
-      flash
-    }))
-  })
+    })
 
-  app.post<{ Body: { name?: unknown } | undefined }>('/boards', { preHandler: app.miro.requireAuth }, async (request, reply) => {
-    const name = typeof request.body?.name === 'string' ? request.body.name.trim() : ''
-    if (name === '' || name.length > BOARD_NAME_MAX) {
-      request.session.set('flash', { kind: 'error', text: `A board name has 1 to ${BOARD_NAME_MAX} characters.` })
-    } else {
-      const board = await request.miro.as(userIdOf(request) as string | number).createBoard({ name })
-      request.session.set('flash', { kind: 'ok', text: `Board “${board.name}” created.` })
-    }
-    return reply.redirect('/', 303)
-  })
+    site.get('/', async (request, reply) => {
+      const flash = takeFlash(request)
+      const userId = userIdOf(request)
+      if (userId === undefined || !(await request.miro.isAuthorized(userId))) {
+        return sendHtml(reply, views.welcomePage(ctx, flash))
+      }
+      const api = request.miro.as(userId)
+      const boards: views.BoardView[] = []
+      let more = false
+      const listing = (async () => {
+        for await (const board of api.getAllBoards()) {
+          if (boards.length === MAX_BOARDS) {
+            more = true
+            break
+          }
+          boards.push({
+            id: board.id,
+            name: board.name,
+            description: board.description ?? '',
+            viewLink: board.viewLink,
+            createdAt: board.createdAt
+          })
+        }
+      })()
+      const [info] = await Promise.all([api.tokenInfo(), listing])
+      return sendHtml(reply, views.boardsPage(ctx, {
+        userName: info.user?.name ?? '',
+        teamName: info.team?.name ?? '',
+        boards,
+        more,
+        flash
+      }))
+    })
 
-  app.get<{ Querystring: { error?: unknown } }>(LOGIN_FAILED_PATH, async (request, reply) => {
-    const code = typeof request.query.error === 'string' ? request.query.error : undefined
-    return sendHtml(reply, views.loginFailedPage(ctx, code))
-  })
+    site.post<{ Body: { name?: unknown } | undefined }>('/boards', { preHandler: site.miro.requireAuth }, async (request, reply) => {
+      const name = typeof request.body?.name === 'string' ? request.body.name.trim() : ''
+      if (name === '' || name.length > BOARD_NAME_MAX) {
+        request.session.set('flash', { kind: 'error', text: `A board name has 1 to ${BOARD_NAME_MAX} characters.` })
+      } else {
+        const board = await request.miro.as(userIdOf(request) as string | number).createBoard({ name })
+        request.session.set('flash', { kind: 'ok', text: `Board “${board.name}” created.` })
+      }
+      return reply.redirect('/', 303)
+    })
 
-  app.get(LOGGED_OUT_PATH, async (_request, reply) => sendHtml(reply, views.loggedOutPage(ctx)))
+    site.get<{ Querystring: { error?: unknown } }>(LOGIN_FAILED_PATH, async (request, reply) => {
+      const code = typeof request.query.error === 'string' ? request.query.error : undefined
+      return sendHtml(reply, views.loginFailedPage(ctx, code))
+    })
+
+    site.get(LOGGED_OUT_PATH, async (_request, reply) => sendHtml(reply, views.loggedOutPage(ctx)))
+  })
+  app.register(boardPanel, { storage, miro: opts.miro, ctx, mintIdToken: opts.mintIdToken })
 
   app.setNotFoundHandler(async (_request, reply) =>
     sendHtml(reply, views.errorPage(ctx, 404, 'Page not found', 'There is nothing at this address.'), 404))
@@ -257,6 +278,7 @@ async function main (): Promise<void> {
     redisUrl,
     ...(env.SESSION_SECRET ? { sessionSecret: env.SESSION_SECRET } : {}),
     miro,
+    ...(sandbox ? { mintIdToken: () => sandbox.mintIdToken() } : {}),
     logger: { level: env.LOG_LEVEL || 'warn' }
   })
 

@@ -1,4 +1,5 @@
-// The example app's pages: server-rendered HTML with inline CSS, no scripts.
+// The example app's pages: server-rendered HTML with inline CSS, no scripts (the board panel's
+// page, in panel.ts, has one).
 import { html, httpLink, raw, type SafeHtml } from './html'
 
 export interface Flash {
@@ -74,7 +75,7 @@ const STYLE = raw(`
 
 const dateFormat = new Intl.DateTimeFormat('en', { dateStyle: 'medium' })
 
-function layout (ctx: PageContext, title: string, body: SafeHtml, who?: SafeHtml): SafeHtml {
+export function layout (ctx: PageContext, title: string, body: SafeHtml, who?: SafeHtml): SafeHtml {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -92,7 +93,7 @@ function layout (ctx: PageContext, title: string, body: SafeHtml, who?: SafeHtml
 <main>
 ${body}
 </main>
-<footer>Miro: ${ctx.miroLabel} · tokens stored in: <code>${ctx.storageLabel}</code></footer>
+<footer>Miro: ${ctx.miroLabel} · tokens stored in: <code>${ctx.storageLabel}</code> · <a href="/panel">Board panel demo</a></footer>
 </body>
 </html>
 `
