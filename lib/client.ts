@@ -100,8 +100,12 @@ export class MiroClient extends Miro {
    * (FST_MIRO_STORAGE_UNAVAILABLE, FST_MIRO_UNAVAILABLE…) instead of looking like a logout.
    */
   override async isAuthorized (userId: ExternalUserId): Promise<boolean> {
+    // The common case, a stored token still fresh, reads storage once and nothing else.
+    const state = await this.store.get(userId)
+    if (state === undefined) return false
+    if (!needsRefresh(state)) return true
     try {
-      await this.getAccessToken(userId)
+      await this.context.refresher.refresh(this.store, userId, state)
       return true
     } catch (err) {
       if (isLoggedOutError(err)) return false

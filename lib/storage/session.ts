@@ -3,7 +3,8 @@
 import type { FastifyRequest } from 'fastify'
 import { MiroStorageError } from '../errors'
 import { objectCodec, type StateCodec } from './codec'
-import type { StoreLogger, TokenStore } from './types'
+import type { MiroTokenState } from '../state'
+import type { StoreLogger, TokenStore, UserKey } from './types'
 
 /** What this file needs of @fastify/session's session (it stays an optional peer). */
 export interface SessionLike {
@@ -16,19 +17,34 @@ export function sessionOf (request: FastifyRequest): SessionLike | null | undefi
   return (request as FastifyRequest & { session?: SessionLike | null }).session
 }
 
-export function createSessionStore (request: FastifyRequest, sessionKey: string, log: StoreLogger, codec: StateCodec = objectCodec): TokenStore {
-  return {
-    requestLocal: true,
-    flightKey: () => 'session:' + (sessionOf(request)?.sessionId ?? ''),
-    async get (userId) {
-      const session = sessionOf(request)
-      if (!session) return undefined
-      return codec.decode(session.get(sessionKey), userId, 'session', log)
-    },
-    async set (userId, state) {
-      const session = sessionOf(request)
-      if (!session) throw new MiroStorageError('this request has no session (was it destroyed?)')
-      session.set(sessionKey, state === undefined ? undefined : codec.encode(state, userId))
-    }
+// A class, not closures: one is made per request that reads request.miro, so keep it to one object.
+class SessionTokenStore implements TokenStore {
+  readonly requestLocal = true
+
+  constructor (
+    private readonly request: FastifyRequest,
+    private readonly sessionKey: string,
+    private readonly log: StoreLogger,
+    private readonly codec: StateCodec
+  ) {}
+
+  flightKey (): string {
+    return 'session:' + (sessionOf(this.request)?.sessionId ?? '')
   }
+
+  async get (userId: UserKey): Promise<MiroTokenState | undefined> {
+    const session = sessionOf(this.request)
+    if (!session) return undefined
+    return this.codec.decode(session.get(this.sessionKey), userId, 'session', this.log)
+  }
+
+  async set (userId: UserKey, state: MiroTokenState | undefined): Promise<void> {
+    const session = sessionOf(this.request)
+    if (!session) throw new MiroStorageError('this request has no session (was it destroyed?)')
+    session.set(this.sessionKey, state === undefined ? undefined : this.codec.encode(state, userId))
+  }
+}
+
+export function createSessionStore (request: FastifyRequest, sessionKey: string, log: StoreLogger, codec: StateCodec = objectCodec): TokenStore {
+  return new SessionTokenStore(request, sessionKey, log, codec)
 }

@@ -1,0 +1,103 @@
+// Parent side of a server child: fork it, wait for `ready`, ask for CPU and heap samples, stop it.
+import { fork, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import type { Command, CpuSample, FromChild, HeapSample, Ready, Reply, ServerConfig } from './protocol'
+
+const MAIN = join(__dirname, 'servers', 'main.js')
+
+export interface ChildOptions {
+  /** Extra Node flags: --expose-gc, --cpu-prof… */
+  execArgv?: string[]
+}
+
+export class ServerChild {
+  private nextId = 1
+  private readonly waiting = new Map<number, (reply: Reply) => void>()
+  private stderr = ''
+
+  private constructor (private readonly child: ChildProcess, readonly url: string, readonly headers: Record<string, string>) {
+    child.on('message', (message: FromChild) => {
+      if (message.type === 'ready' || message.type === 'failed') return
+      this.waiting.get(message.id)?.(message)
+      this.waiting.delete(message.id)
+    })
+  }
+
+  get pid (): number | undefined { return this.child.pid }
+
+  static async start (scenario: string, config: ServerConfig, opts: ChildOptions = {}): Promise<ServerChild> {
+    const child = fork(MAIN, [scenario, JSON.stringify(config)], {
+      execArgv: opts.execArgv ?? [],
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      env: { ...process.env, NODE_ENV: 'production' }
+    })
+    let stderr = ''
+    child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+    const first = await Promise.race([
+      once(child, 'message').then(([m]) => m as FromChild),
+      once(child, 'exit').then(([code]) => ({ type: 'failed', message: `exited with ${code}: ${stderr}` }) as FromChild)
+    ])
+    if (first.type !== 'ready') {
+      child.kill('SIGKILL')
+      throw new Error(`server '${scenario}' did not start: ${first.type === 'failed' ? first.message : first.type}`)
+    }
+    const started = new ServerChild(child, (first as Ready).url, (first as Ready).headers)
+    started.stderr = stderr
+    child.stderr?.on('data', (chunk: Buffer) => { started.stderr += chunk.toString() })
+    return started
+  }
+
+  /** What the child wrote to stderr (warnings, crashes). */
+  get errors (): string { return this.stderr }
+
+  private ask (type: Command['type']): Promise<Reply> {
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      const onExit = (): void => reject(new Error(`server child exited before answering '${type}': ${this.stderr}`))
+      this.child.once('exit', onExit)
+      this.waiting.set(id, (reply) => {
+        this.child.off('exit', onExit)
+        resolve(reply)
+      })
+      this.child.send({ type, id } satisfies Command)
+    })
+  }
+
+  async cpu (): Promise<CpuSample> {
+    const reply = await this.ask('cpu')
+    if (reply.type !== 'cpu') throw new Error('unexpected reply ' + reply.type)
+    return reply.sample
+  }
+
+  async heap (): Promise<HeapSample> {
+    const reply = await this.ask('heap')
+    if (reply.type !== 'heap') throw new Error('unexpected reply ' + reply.type)
+    return reply.sample
+  }
+
+  /** Closes the server and waits for the process to exit (SIGKILL after 10 s). */
+  async stop (): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    const exited = once(this.child, 'exit')
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000)
+    try {
+      await this.ask('stop')
+    } catch {}
+    await exited
+    clearTimeout(timer)
+  }
+}
+
+/** CPU used between two samples, as a share of one core (1 = a full core). */
+export function coreShare (before: CpuSample, after: CpuSample): number {
+  const cpuUs = (after.user - before.user) + (after.system - before.system)
+  const wallUs = (after.atNs - before.atNs) / 1000
+  return wallUs > 0 ? cpuUs / wallUs : 0
+}
+
+/** The same for this (the load generator's) process. */
+export function selfCpuSample (): CpuSample {
+  const { user, system } = process.cpuUsage()
+  return { user, system, atNs: Number(process.hrtime.bigint()) }
+}

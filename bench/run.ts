@@ -1,0 +1,105 @@
+// `npm run bench` (node dist/bench/run.js [--quick] [--profile]): throughput pairs, refresh
+// storm, soak, profiles of missed goals; prints a table and writes bench/RESULTS.md
+// (--quick writes its report to the OS temp directory instead, leaving RESULTS.md alone;
+// --rerender rebuilds RESULTS.md from bench/results.json, the last full run's data).
+import { readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { cpuModel, loadAverage } from './machine'
+import { runGroups, seedBenchUser, type BenchEnv } from './measure'
+import { profileServer, type ProfileSummary } from './profile'
+import { startBenchRedis } from './redis'
+import { BENCH_SOURCE_DIR, renderMarkdown, renderText, writeResults, type Report } from './report'
+import { GOALS, GROUPS, type Scenario } from './scenarios'
+import { settingsFrom } from './settings'
+import { sourceState } from './source'
+import { runSoak } from './soak'
+import { runStorms } from './storm'
+import { judgeGoals, judgeSoak, judgeStorm, summarizeGroups } from './summary'
+
+/** The last full run's data, so that `--rerender` can rebuild RESULTS.md (e.g. after bench/FINDINGS.md changed). */
+const RAW_FILE = join(BENCH_SOURCE_DIR, 'results.json')
+
+function rerender (): void {
+  const saved = JSON.parse(readFileSync(RAW_FILE, 'utf8')) as { report: Report, nodeRedis: string }
+  const report = { ...saved.report, date: new Date(saved.report.date) }
+  console.log(`Report of the run of ${report.date.toISOString()} written to ${writeResults(renderMarkdown(report, saved.nodeRedis))}`)
+}
+
+const byServer = new Map<string, Scenario>(GROUPS.flatMap((g) => g.scenarios.map((s) => [s.server, s])))
+
+async function main (): Promise<void> {
+  const started = Date.now()
+  const settings = settingsFrom(process.argv.slice(2))
+  const loadStart = loadAverage()
+  const source = sourceState()
+  const redis = await startBenchRedis()
+  const log = (line: string): void => { console.log(line) }
+  try {
+    const redisVersion = (await redis.client.info('server')).match(/redis_version:(\S+)/)?.[1] ?? '?'
+    await seedBenchUser(redis)
+    const env: BenchEnv = { redis, config: { redisUrl: redis.url }, settings, log, budget: { left: settings.contentionBudgetSeconds } }
+    log(`fastify-miro bench (${settings.quick ? 'quick' : 'full'}), Redis ${redisVersion} at ${redis.url}`)
+
+    const runs = await runGroups(GROUPS, env)
+    const storms = await runStorms(env)
+    const soak = await runSoak(env)
+    const selection = { othersLimit: settings.othersLimit, minClean: settings.quick ? 1 : 3 }
+    const goals = judgeGoals(runs, selection)
+
+    // Where the time goes, for every pair whose goal was missed (or all with --profile).
+    const profiles: ProfileSummary[] = []
+    const toProfile = new Set<string>()
+    for (const verdict of goals) {
+      if (settings.profileAll || (settings.profileMisses && !verdict.met)) {
+        toProfile.add(verdict.goal.candidate)
+        toProfile.add(verdict.goal.reference)
+        for (const server of verdict.goal.alsoProfile ?? []) toProfile.add(server)
+      }
+    }
+    if (toProfile.size) log('\nProfiles')
+    for (const server of toProfile) profiles.push(await profileServer(byServer.get(server) as Scenario, env))
+
+    const report: Report = {
+      date: new Date(),
+      node: process.versions.node,
+      cpu: cpuModel(),
+      redis: process.env.REDIS_URL ? `Redis ${redisVersion} from REDIS_URL` : `private redis-server ${redisVersion} (persistence off) on loopback`,
+      source,
+      settings,
+      loadAverage: { start: loadStart, end: loadAverage() },
+      seconds: (Date.now() - started) / 1000,
+      scenarios: summarizeGroups(GROUPS, runs, selection),
+      contentionBudgetLeft: env.budget.left,
+      goals,
+      checks: [judgeStorm(storms), judgeSoak(soak)],
+      storms,
+      soak,
+      profiles
+    }
+    log(renderText(report))
+    const nodeRedis = (require('redis/package.json') as { version: string }).version
+    const markdown = renderMarkdown(report, nodeRedis)
+    if (settings.quick) {
+      const file = join(tmpdir(), 'fastify-miro-bench-quick.md')
+      writeFileSync(file, markdown)
+      log(`Quick run: report written to ${file} (bench/RESULTS.md is left as it was).`)
+    } else {
+      writeFileSync(RAW_FILE, JSON.stringify({ report, nodeRedis }, null, 1))
+      log(`Report written to ${writeResults(markdown)} (raw data: ${RAW_FILE})`)
+    }
+    const missed = [...goals.filter((g) => !g.met).map((g) => g.goal.id), ...report.checks.filter((c) => !c.met).map((c) => c.id)]
+    log(missed.length ? `Goals missed: ${missed.join(', ')} (see the Profiles and Analysis sections).` : `All ${GOALS.length + 2} goals met.`)
+  } finally {
+    await redis.stop()
+  }
+}
+
+if (process.argv.includes('--rerender')) {
+  rerender()
+} else {
+  main().catch((err: unknown) => {
+    console.error(err)
+    process.exitCode = 1
+  })
+}

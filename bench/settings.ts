@@ -1,0 +1,45 @@
+// Durations and sizes of a full run and of `--quick`.
+
+export interface Settings {
+  quick: boolean
+  rounds: number
+  warmupSeconds: number
+  measureSeconds: number
+  connections: number
+  stormRounds: number
+  stormConcurrency: number
+  soakRequests: number
+  soakWarmupRequests: number
+  /** Profile the servers of a missed goal (always with --profile). */
+  profileMisses: boolean
+  profileAll: boolean
+  profileSeconds: number
+  /** Before each measured run, wait up to this long for other processes to leave the CPUs alone. */
+  quietWaitSeconds: number
+  /** A run during which other processes used more than this share of a core is measured again… */
+  othersLimit: number
+  /** …at most this many times… */
+  retries: number
+  /** …while the whole bench has spent less than this many seconds waiting and retrying. */
+  contentionBudgetSeconds: number
+}
+
+export function settingsFrom (argv: string[]): Settings {
+  const quick = argv.includes('--quick')
+  const profileAll = argv.includes('--profile')
+  const base = quick
+    ? { rounds: 2, warmupSeconds: 0.3, measureSeconds: 1, stormRounds: 1, soakRequests: 20_000, soakWarmupRequests: 2_000, profileMisses: false }
+    : { rounds: 5, warmupSeconds: 2, measureSeconds: 5, stormRounds: 3, soakRequests: 200_000, soakWarmupRequests: 20_000, profileMisses: true }
+  return {
+    quick,
+    ...base,
+    connections: 10,
+    stormConcurrency: 200,
+    profileAll,
+    profileSeconds: quick ? 2 : 5,
+    quietWaitSeconds: quick ? 0 : 3,
+    othersLimit: 0.25,
+    retries: quick ? 0 : 2,
+    contentionBudgetSeconds: quick ? 0 : 120
+  }
+}
