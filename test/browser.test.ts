@@ -2,34 +2,17 @@
 // against the local Miro sandbox, once per token storage: log in (Allow), see the boards,
 // create one, log out; then log in and press Deny.
 import t, { type Test } from 'tap'
-import { accessSync, constants } from 'node:fs'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import type { FastifyInstance } from 'fastify'
 import { buildExampleApp } from '../examples/app'
 import { startSandbox, type Sandbox } from '../sandbox/index'
+import { launchChromium, SCREENSHOTS, whenChromium } from './helpers/chromium'
 import { freePort, startRedis, type RedisServer } from './helpers/redis'
 
-const executablePath = process.env.CHROME_PATH || '/usr/bin/chromium'
-const CHROME_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-quic'
-]
-const SCREENSHOTS = resolve(__dirname, '..', 'test-output', 'browser')
 // HTML in a board name: it must show up as text, never as markup.
 const NEW_BOARD = '<img src=x onerror=alert(1)> Q3 "plans" & more'
-
-function browserFound (): boolean {
-  try {
-    accessSync(executablePath, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
-}
 
 interface Stack {
   sandbox: Sandbox
@@ -72,15 +55,8 @@ async function startStack (t: Test, storage: 'session' | 'redis'): Promise<Stack
   closers.push(() => app.close())
   await app.listen({ host: '127.0.0.1', port })
 
-  const profile = await mkdtemp(join(tmpdir(), 'fastify-miro-chromium-'))
-  closers.push(() => rm(profile, { recursive: true, force: true }))
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    args: CHROME_ARGS,
-    viewport: { width: 1000, height: 720 }
-  })
-  closers.push(() => context.close())
-  context.setDefaultTimeout(10_000)
+  const { context, close } = await launchChromium()
+  closers.push(close)
   const page = context.pages()[0] ?? await context.newPage()
   const problems: string[] = []
   page.on('response', (response) => {
@@ -115,13 +91,7 @@ async function toConsentPage (t: Test, stack: Stack): Promise<void> {
   t.equal(await heading(page), 'Allow access to your boards?', 'the sandbox consent page')
 }
 
-if (!browserFound()) {
-  const message = `no Chromium at ${executablePath}: install it (apt-get install -y chromium) or set CHROME_PATH to a Chromium or Chrome executable`
-  if (process.env.CI) t.fail(message)
-  else t.plan(0, message)
-} else {
-  t.before(() => mkdir(SCREENSHOTS, { recursive: true }))
-
+whenChromium(t, () => {
   for (const storage of ['session', 'redis'] as const) {
     t.test(`log in, list and create boards, log out, deny (${storage} storage)`, async (t) => {
       const stack = await startStack(t, storage)
@@ -186,4 +156,4 @@ if (!browserFound()) {
       t.same(stack.problems, [], 'no error responses from the app, no JavaScript dialogs')
     })
   }
-}
+})

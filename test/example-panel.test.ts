@@ -3,32 +3,14 @@
 // /panel/dev/id-token), calls the backend with it and no cookies, is told "not authorized",
 // opens the login in a popup (Allow), and then lists the boards of the verified Miro user.
 import t, { type Test } from 'tap'
-import { accessSync, constants } from 'node:fs'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { chromium } from 'playwright-core'
+import { join } from 'node:path'
 import { buildExampleApp } from '../examples/app'
 import { startSandbox, type Sandbox } from '../sandbox/index'
+import { launchChromium, SCREENSHOTS, whenChromium } from './helpers/chromium'
 import { freePort } from './helpers/redis'
 
-const executablePath = process.env.CHROME_PATH || '/usr/bin/chromium'
-const CHROME_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-quic'
-]
-const SCREENSHOTS = resolve(__dirname, '..', 'test-output', 'browser')
 // HTML in a board name: the panel must show it as text, never as markup.
 const HOSTILE_BOARD = '<img src=x onerror=alert(1)> panel & "notes"'
-
-function browserFound (): boolean {
-  try {
-    accessSync(executablePath, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
-}
 
 /** The sandbox and the example app (session storage) on a free port; closed in teardown. */
 async function startApp (t: Test, withDevIdToken = true) {
@@ -59,25 +41,14 @@ async function createBoardAs (sandbox: Sandbox, userId: string, name: string): P
 
 const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
 
-if (!browserFound()) {
-  const message = `no Chromium at ${executablePath}: install it (apt-get install -y chromium) or set CHROME_PATH to a Chromium or Chrome executable`
-  if (process.env.CI) t.fail(message)
-  else t.plan(0, message)
-} else {
-  t.before(() => mkdir(SCREENSHOTS, { recursive: true }))
-
+whenChromium(t, () => {
   t.test('board panel: id token, not authorized, Authorize in a popup, boards listed', async (t) => {
     const { sandbox, app, origin } = await startApp(t)
     const user = sandbox.users[0]
     if (!user) throw new Error('the sandbox has no user')
 
-    const profile = await mkdtemp(join(tmpdir(), 'fastify-miro-chromium-'))
-    const context = await chromium.launchPersistentContext(profile, { executablePath, args: CHROME_ARGS, viewport: { width: 1000, height: 720 } })
-    t.teardown(async () => {
-      await context.close()
-      await rm(profile, { recursive: true, force: true })
-    })
-    context.setDefaultTimeout(10_000)
+    const { context, close } = await launchChromium()
+    t.teardown(close)
     const page = context.pages()[0] ?? await context.newPage()
 
     // Every response of the app with a 4xx/5xx status (the popup's too), every dialog, and the
@@ -173,4 +144,4 @@ if (!browserFound()) {
     t.match(page.body, /Inside a Miro board, the id token comes from <code>await miro\.board\.getIdToken\(\)<\/code>/)
     t.match(page.body, '<script src="https://miro.com/app/static/sdk/v2/miro.js"></script>', 'the Web SDK is loaded')
   })
-}
+})
