@@ -1,6 +1,8 @@
 // The stored user every scenario reads, and the app credentials every server uses.
 // One state, byte for byte, in every backend: the plugin's format (lib/state.ts).
 
+import type { MiroTokenState } from '../index'
+
 export const CLIENT_ID = 'bench-client-id'
 export const CLIENT_SECRET = 'bench-client-secret'
 export const REDIRECT_URL = 'http://127.0.0.1/auth/miro/callback'
@@ -17,14 +19,8 @@ export const pluginKey = (userId: string): string => KEY_PREFIX + userId
 /** The key Miro's RedisStorage recipe reads: `userId.toString()`. */
 export const recipeKey = (userId: string): string => userId
 
-export interface StoredState {
-  userId: string
-  accessToken: string
-  refreshToken?: string
-  tokenExpiresAt?: string
-  teamId?: string
-  scope?: string
-}
+/** The state fastify-miro stores (its own exported type, so the bench cannot drift from it). */
+export type StoredState = MiroTokenState
 
 /** A logged-in user whose access token never needs a refresh during the bench. */
 export const BENCH_STATE: StoredState = {
