@@ -43,10 +43,34 @@ export function stateFromTokenResponse (body: TokenResponse, now = Date.now()): 
   return state
 }
 
+// Date.parse costs ~0.4 µs and every read needs it twice (validity, then expiry): measured as
+// the plugin's largest share of an authorized request (bench/FINDINGS.md). An expiry string
+// repeats for as long as the token lives, so remember the last ones; a Map lookup is ~0.1 µs.
+// Cleared whole when full, and only date-sized strings are kept: bounded memory, no
+// bookkeeping per hit.
+export const EXPIRY_MEMO_LIMIT = 1024
+const MEMO_KEY_MAX_LENGTH = 40
+const expiryMemo = new Map<string, number>()
+
+/** `Date.parse(iso)`, remembered (NaN for a string that is not a date). */
+export function expiryTime (iso: string): number {
+  if (iso.length > MEMO_KEY_MAX_LENGTH) return Date.parse(iso)
+  let time = expiryMemo.get(iso)
+  if (time === undefined) {
+    time = Date.parse(iso)
+    if (expiryMemo.size >= EXPIRY_MEMO_LIMIT) expiryMemo.clear()
+    expiryMemo.set(iso, time)
+  }
+  return time
+}
+
+/** How many expiry strings are remembered (for tests: it never exceeds the limit). */
+export const expiryMemoSize = (): number => expiryMemo.size
+
 /** Needs a refresh: expired by the SDK's rule, and refreshable. */
 export function needsRefresh (state: MiroTokenState, now = Date.now()): boolean {
   return state.refreshToken !== undefined && state.tokenExpiresAt !== undefined &&
-    Date.parse(state.tokenExpiresAt) <= now
+    expiryTime(state.tokenExpiresAt) <= now
 }
 
 const optionalString = (v: unknown): boolean => v === undefined || typeof v === 'string'
@@ -63,5 +87,5 @@ export function isTokenState (value: unknown): value is MiroTokenState {
     (typeof v.userId === 'string' || typeof v.userId === 'number') &&
     optionalToken(v.refreshToken) && optionalString(v.teamId) && optionalString(v.scope) &&
     (v.tokenExpiresAt === undefined ||
-      (typeof v.tokenExpiresAt === 'string' && !Number.isNaN(Date.parse(v.tokenExpiresAt))))
+      (typeof v.tokenExpiresAt === 'string' && !Number.isNaN(expiryTime(v.tokenExpiresAt))))
 }
