@@ -1,7 +1,8 @@
 // Parent side of a server child: fork it, wait for `ready`, ask for CPU and heap samples, stop it.
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork, spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
+import { pinnedNode } from './affinity'
 import type { Command, CpuSample, FromChild, HeapSample, Ready, Reply, ServerConfig } from './protocol'
 
 const MAIN = join(__dirname, 'servers', 'main.js')
@@ -9,6 +10,8 @@ const MAIN = join(__dirname, 'servers', 'main.js')
 export interface ChildOptions {
   /** Extra Node flags: --expose-gc, --cpu-prof… */
   execArgv?: string[]
+  /** taskset CPU list to run the child on (see affinity.ts); anywhere when undefined. */
+  cpus?: string
 }
 
 export class ServerChild {
@@ -27,11 +30,16 @@ export class ServerChild {
   get pid (): number | undefined { return this.child.pid }
 
   static async start (scenario: string, config: ServerConfig, opts: ChildOptions = {}): Promise<ServerChild> {
-    const child = fork(MAIN, [scenario, JSON.stringify(config)], {
-      execArgv: opts.execArgv ?? [],
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-      env: { ...process.env, NODE_ENV: 'production' }
-    })
+    const args = [scenario, JSON.stringify(config)]
+    const stdio: StdioOptions = ['ignore', 'inherit', 'pipe', 'ipc']
+    const env = { ...process.env, NODE_ENV: 'production' }
+    let child: ChildProcess
+    if (opts.cpus === undefined) {
+      child = fork(MAIN, args, { stdio, env, execArgv: opts.execArgv ?? [] })
+    } else {
+      const pinned = pinnedNode(opts.cpus, [...(opts.execArgv ?? []), MAIN, ...args])
+      child = spawn(pinned.command, pinned.args, { stdio, env })
+    }
     let stderr = ''
     child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
     const first = await Promise.race([

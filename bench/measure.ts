@@ -17,6 +17,8 @@ export interface BenchEnv {
   log: (line: string) => void
   /** Seconds left for waiting out other processes and re-measuring (settings.contentionBudgetSeconds). */
   budget: { left: number }
+  /** Where server children run (affinity.ts); undefined: unpinned. */
+  serverCpus?: string
 }
 
 /** Waits for an idle machine, within the bench's contention budget. */
@@ -46,7 +48,7 @@ async function checkBody (server: ServerChild, scenario: Scenario): Promise<void
 
 export async function runOnce (scenario: Scenario, env: BenchEnv): Promise<RunResult> {
   const { settings } = env
-  const server = await ServerChild.start(scenario.server, env.config)
+  const server = await ServerChild.start(scenario.server, env.config, { cpus: env.serverCpus })
   try {
     await checkBody(server, scenario)
     await runLoad(server, { connections: settings.connections, duration: settings.warmupSeconds })

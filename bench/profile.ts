@@ -77,7 +77,7 @@ export async function profileServer (scenario: Scenario, env: BenchEnv): Promise
   const dir = join(PROFILE_DIR, scenario.server)
   rmSync(dir, { recursive: true, force: true })
   mkdirSync(dir, { recursive: true })
-  const server = await ServerChild.start(scenario.server, env.config, { execArgv: ['--cpu-prof', '--cpu-prof-dir=' + dir] })
+  const server = await ServerChild.start(scenario.server, env.config, { execArgv: ['--cpu-prof', '--cpu-prof-dir=' + dir], cpus: env.serverCpus })
   try {
     await runLoad(server, { connections: env.settings.connections, duration: env.settings.warmupSeconds })
     await runLoad(server, { connections: env.settings.connections, duration: env.settings.profileSeconds })

@@ -19,6 +19,8 @@ export interface Report {
   /** The plugin code measured (git commit, uncommitted changes). */
   source: string
   settings: Settings
+  /** Where the servers and the load generator ran (affinity.ts); absent in reports of older runs. */
+  affinity?: string
   loadAverage: { start: string, end: string }
   seconds: number
   /** Seconds of the contention budget not spent. */
@@ -132,7 +134,9 @@ function method (s: Settings, nodeRedis: string, budgetLeft: number): string {
   const { connections, quietWaitSeconds: quiet, othersLimit, retries, contentionBudgetSeconds: budget, stormConcurrency: storm } = s
   return `- Each server runs alone in its own child process (\`dist/bench/servers/main.js <scenario>\`), on 127.0.0.1,
   started fresh for every run: answer checked once (same body on both sides of a pair), warm-up, then the measured run.
-  autocannon runs in the parent (${connections} connections, no pipelining). Scenarios of a group run interleaved
+  autocannon runs in the parent (${connections} connections, no pipelining). Unless \`--no-pin\` is given (or taskset is
+  missing), each server child has the last core to itself and the parent and redis-server the others: on 2 cores the
+  scheduler would otherwise let the load generator, which needs more CPU for a faster server, take from that server. Scenarios of a group run interleaved
   (A B C A B C …); the table gives medians over the runs during which other processes used ≤ ${othersLimit * 100} % of a
   core ("runs used"; all runs, marked "contended", when fewer than 3 such runs exist). "vs ref" is the ratio of median req/s (what the goals judge); "rounds vs
   ref" the range of the per-round (paired) ratios; "req/CPU-s" is req/s divided by the server's CPU share, i.e.
@@ -179,6 +183,7 @@ export function renderMarkdown (r: Report, nodeRedisVersion: string): string {
     '',
     `- Node ${r.node} on ${r.cpu}; ${r.redis}.`,
     `- Plugin code measured: ${r.source}.`,
+    ...(r.affinity ? [`- CPUs: ${r.affinity}.`] : []),
     `- ${r.settings.rounds} interleaved rounds of ${r.settings.measureSeconds} s (after ${r.settings.warmupSeconds} s warm-up) per scenario; ` +
       `${r.settings.connections} connections; storm ${r.settings.stormRounds} round(s) × ${r.settings.stormConcurrency} requests; soak ${fmtInt(r.settings.soakRequests)} requests. Total ${r.seconds.toFixed(0)} s.`,
     `- Load average at start / end: ${r.loadAverage.start} / ${r.loadAverage.end}. CPU used by other processes during measured runs (median per scenario): ` +

@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pinBench, type AffinityPlan } from './affinity'
 import { cpuModel, loadAverage } from './machine'
 import { runGroups, seedBenchUser, type BenchEnv } from './measure'
 import { profileServer, type ProfileSummary } from './profile'
@@ -26,6 +27,12 @@ function rerender (): void {
   console.log(`Report of the run of ${report.date.toISOString()} written to ${writeResults(renderMarkdown(report, saved.nodeRedis))}`)
 }
 
+function describeAffinity (plan: AffinityPlan): string {
+  return plan.pinned
+    ? `each server child pinned to CPU ${plan.affinity.serverCpus}, the load generator and redis-server to CPU ${plan.affinity.loadCpus} (taskset)`
+    : `unpinned (${plan.why})`
+}
+
 const byServer = new Map<string, Scenario>(GROUPS.flatMap((g) => g.scenarios.map((s) => [s.server, s])))
 
 async function main (): Promise<void> {
@@ -33,13 +40,21 @@ async function main (): Promise<void> {
   const settings = settingsFrom(process.argv.slice(2))
   const loadStart = loadAverage()
   const source = sourceState()
+  const plan = pinBench(settings.pin) // before redis-server starts: it inherits this process's cores
   const redis = await startBenchRedis()
   const log = (line: string): void => { console.log(line) }
   try {
     const redisVersion = (await redis.client.info('server')).match(/redis_version:(\S+)/)?.[1] ?? '?'
     await seedBenchUser(redis)
-    const env: BenchEnv = { redis, config: { redisUrl: redis.url }, settings, log, budget: { left: settings.contentionBudgetSeconds } }
-    log(`fastify-miro bench (${settings.quick ? 'quick' : 'full'}), Redis ${redisVersion} at ${redis.url}`)
+    const env: BenchEnv = {
+      redis,
+      config: { redisUrl: redis.url },
+      settings,
+      log,
+      budget: { left: settings.contentionBudgetSeconds },
+      serverCpus: plan.pinned ? plan.affinity.serverCpus : undefined
+    }
+    log(`fastify-miro bench (${settings.quick ? 'quick' : 'full'}), Redis ${redisVersion} at ${redis.url}; ${describeAffinity(plan)}`)
 
     const runs = await runGroups(GROUPS, env)
     const storms = await runStorms(env)
@@ -67,6 +82,7 @@ async function main (): Promise<void> {
       redis: process.env.REDIS_URL ? `Redis ${redisVersion} from REDIS_URL` : `private redis-server ${redisVersion} (persistence off) on loopback`,
       source,
       settings,
+      affinity: describeAffinity(plan),
       loadAverage: { start: loadStart, end: loadAverage() },
       seconds: (Date.now() - started) / 1000,
       scenarios: summarizeGroups(GROUPS, runs, selection),

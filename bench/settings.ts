@@ -2,6 +2,8 @@
 
 export interface Settings {
   quick: boolean
+  /** Pin server children to one core and the load generator to the others (affinity.ts); --no-pin turns it off. */
+  pin: boolean
   rounds: number
   warmupSeconds: number
   measureSeconds: number
@@ -32,6 +34,7 @@ export function settingsFrom (argv: string[]): Settings {
     : { rounds: 5, warmupSeconds: 2, measureSeconds: 5, stormRounds: 3, soakRequests: 200_000, soakWarmupRequests: 20_000, profileMisses: true }
   return {
     quick,
+    pin: !argv.includes('--no-pin'),
     ...base,
     connections: 10,
     stormConcurrency: 200,

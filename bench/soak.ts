@@ -38,7 +38,7 @@ async function settled (server: ServerChild): Promise<HeapSample> {
 export async function runSoak (env: BenchEnv): Promise<SoakResult> {
   const { settings } = env
   env.log(`\nSoak: ${settings.soakRequests} requests through ${SOAK_SERVER}`)
-  const server = await ServerChild.start(SOAK_SERVER, env.config, { execArgv: ['--expose-gc'] })
+  const server = await ServerChild.start(SOAK_SERVER, env.config, { execArgv: ['--expose-gc'], cpus: env.serverCpus })
   try {
     await runLoad(server, { connections: settings.connections, amount: settings.soakWarmupRequests })
     const before = await settled(server)

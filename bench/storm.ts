@@ -60,7 +60,7 @@ async function stormOnce (side: StormSide, env: BenchEnv): Promise<StormResult> 
     server = await ServerChild.start(STORM_SERVERS[side], {
       redisUrl: env.redis.url,
       sandbox: { url: sandbox.url, clientId: sandbox.clientId, clientSecret: sandbox.clientSecret }
-    })
+    }, { cpus: env.serverCpus })
     const before = sandbox.tokenCalls.length
     const n = env.settings.stormConcurrency
     const url = server.url
