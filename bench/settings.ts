@@ -31,7 +31,7 @@ export function settingsFrom (argv: string[]): Settings {
   const profileAll = argv.includes('--profile')
   const base = quick
     ? { rounds: 2, warmupSeconds: 0.3, measureSeconds: 1, stormRounds: 1, soakRequests: 20_000, soakWarmupRequests: 2_000, profileMisses: false }
-    : { rounds: 5, warmupSeconds: 2, measureSeconds: 5, stormRounds: 3, soakRequests: 200_000, soakWarmupRequests: 20_000, profileMisses: true }
+    : { rounds: 7, warmupSeconds: 2, measureSeconds: 4, stormRounds: 3, soakRequests: 200_000, soakWarmupRequests: 20_000, profileMisses: true }
   return {
     quick,
     pin: !argv.includes('--no-pin'),
