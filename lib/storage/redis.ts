@@ -29,11 +29,8 @@ export interface RedisStoreOptions {
 // Compare-and-delete: only the holder of the lock may release it.
 const RELEASE_SCRIPT = 'if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end'
 
-/** A command sent and not yet answered: `fail` is dropped once the answer is in. */
-interface InFlight { fail: ((err: Error) => void) | undefined }
-
-/** The in-flight list is swept of answered commands when it reaches this length (or twice what stayed). */
-const SWEEP_AT = 256
+/** A command sent and not yet answered, at `index` in the in-flight list. */
+interface InFlight { fail: (err: Error) => void, index: number }
 
 /**
  * Sends commands so that an outage answers at once. ioredis queues commands while it
@@ -42,22 +39,21 @@ const SWEEP_AT = 256
  * fail the commands in flight when the connection closes; ioredis reconnects in the background.
  */
 export class RedisCommands {
-  // A list swept in bulk, not a Set of reject callbacks: hashing a fresh closure into a Set on
-  // every command cost ~1.5 µs, a third of what a Redis read costs the plugin (bench/FINDINGS.md).
+  // An array with swap-remove, not a Set of reject callbacks: hashing a fresh closure into a
+  // Set on every command cost ~1 µs per Redis read (bench/FINDINGS.md). An answered command
+  // leaves the list at once, so nothing outlives its request.
   private inFlight: InFlight[] = []
-  private sweepAt = SWEEP_AT
 
   constructor (private readonly client: RedisClient) {
     client.on('close', () => {
       const lost = this.inFlight
       this.inFlight = []
-      this.sweepAt = SWEEP_AT
-      for (const entry of lost) entry.fail?.(new MiroStorageError('redis connection lost'))
+      for (const entry of lost) entry.fail(new MiroStorageError('redis connection lost'))
     })
   }
 
-  /** Entries kept (answered ones until the next sweep): for tests and diagnostics. */
-  get tracked (): number {
+  /** Commands sent and not answered yet: for tests and diagnostics. */
+  get pending (): number {
     return this.inFlight.length
   }
 
@@ -65,31 +61,32 @@ export class RedisCommands {
     const status = this.client.status
     if (status !== 'ready' && status !== 'wait') return Promise.reject(new MiroStorageError(`redis is ${status}`))
     return new Promise<T>((resolve, reject) => {
-      const entry: InFlight = { fail: reject }
-      this.track(entry)
+      const list = this.inFlight
+      const entry: InFlight = { fail: reject, index: list.length }
+      list.push(entry)
       let pending: Promise<T>
       try {
         pending = command()
       } catch (err) {
-        entry.fail = undefined
+        untrack(list, entry)
         reject(toStorageError(what, err))
         return
       }
       pending.then(
-        (value) => { entry.fail = undefined; resolve(value) },
-        (err: unknown) => { entry.fail = undefined; reject(toStorageError(what, err)) }
+        (value) => { untrack(list, entry); resolve(value) },
+        (err: unknown) => { untrack(list, entry); reject(toStorageError(what, err)) }
       )
     })
   }
+}
 
-  // Amortized O(1): a sweep keeps only unanswered commands, and the next one waits until the
-  // list has doubled, so many commands truly in flight do not make every send a sweep.
-  private track (entry: InFlight): void {
-    if (this.inFlight.length >= this.sweepAt) {
-      this.inFlight = this.inFlight.filter((e) => e.fail !== undefined)
-      this.sweepAt = Math.max(SWEEP_AT, this.inFlight.length * 2)
-    }
-    this.inFlight.push(entry)
+/** O(1): the last entry takes the leaving one's place. A list already swapped out by 'close' is left alone. */
+function untrack (list: InFlight[], entry: InFlight): void {
+  if (list[entry.index] !== entry) return
+  const last = list.pop() as InFlight
+  if (last !== entry) {
+    list[entry.index] = last
+    last.index = entry.index
   }
 }
 
