@@ -39,7 +39,8 @@ export async function seedBenchUser (redis: BenchRedis): Promise<void> {
   await redis.client.set(recipeKey(BENCH_USER), BENCH_STATE_JSON)
 }
 
-async function checkBody (server: ServerChild, scenario: Scenario): Promise<void> {
+/** The server answers what the scenario expects (same body on both sides of a pair). */
+export async function checkBody (server: ServerChild, scenario: Scenario): Promise<void> {
   const answer = await httpGet(server.url, server.headers)
   if (answer.status !== 200 || answer.body !== scenario.body) {
     throw new Error(`${scenario.server}: expected 200 ${scenario.body}, got ${answer.status} ${answer.body}`)

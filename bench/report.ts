@@ -2,10 +2,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { LOADGEN_LIMIT } from './load'
+import type { PairedResult } from './paired'
 import type { ProfileSummary } from './profile'
 import type { Settings } from './settings'
 import type { SoakResult } from './soak'
-import { fmtCore, fmtInt, fmtMB, fmtMs, fmtRatio } from './stats'
+import { fmtCore, fmtInt, fmtMB, fmtMs, fmtRatio, median } from './stats'
 import type { StormResult } from './storm'
 import { handleTotal, type CheckVerdict, type GoalVerdict, type ScenarioSummary } from './summary'
 
@@ -26,6 +27,8 @@ export interface Report {
   /** Seconds of the contention budget not spent. */
   contentionBudgetLeft: number
   scenarios: ScenarioSummary[]
+  /** Paired runs (paired.ts); absent in reports of older runs. */
+  pairs?: PairedResult[]
   goals: GoalVerdict[]
   checks: CheckVerdict[]
   storms: StormResult[]
@@ -66,15 +69,28 @@ function scenarioRow (s: ScenarioSummary): string[] {
   ]
 }
 
+const range = (r: [number, number]): string => `${r[0].toFixed(2)}–${r[1].toFixed(2)}`
+
 function goalRows (r: Report): string[][] {
   return [
     ...r.goals.map((g) => [
       g.goal.id, g.goal.title,
-      `${fmtRatio(g.ratio)} (rounds ${g.roundRatios[0].toFixed(2)}–${g.roundRatios[1].toFixed(2)}; per server CPU-s ${fmtRatio(g.perCpuRatio)})`,
+      (g.paired ? `paired ${fmtRatio(g.paired.ratio)} (rounds ${range(g.paired.range)}; per CPU ${fmtRatio(g.paired.perCpuRatio)}); ` : '') +
+        `interleaved ${fmtRatio(g.ratio)} (rounds ${range(g.roundRatios)}; per CPU ${fmtRatio(g.perCpuRatio)})`,
       `≥ ${g.goal.target}×`, mark(g.met)
     ]),
     ...r.checks.map((c) => [c.id, c.title, c.measured, '', mark(c.met)])
   ]
+}
+
+const PAIRED_HEAD = ['Pair', 'Candidate', 'Reference', 'rounds', 'candidate req/s', 'reference req/s', 'ratio (median)', 'rounds range', 'per CPU-s']
+
+function pairedRows (pairs: PairedResult[]): string[][] {
+  return pairs.map((p) => [
+    p.id, p.candidate.label, p.reference.label, String(p.rounds.length),
+    fmtInt(median(p.rounds.map((r) => r.candidate.rps))), fmtInt(median(p.rounds.map((r) => r.reference.rps))),
+    fmtRatio(p.ratio), range(p.range), fmtRatio(p.perCpuRatio)
+  ])
 }
 
 export function renderText (r: Report): string {
@@ -84,6 +100,7 @@ export function renderText (r: Report): string {
     '',
     pad([SCENARIO_HEAD, ...r.scenarios.map(scenarioRow)]),
     '',
+    ...(r.pairs?.length ? [pad([PAIRED_HEAD, ...pairedRows(r.pairs)]), ''] : []),
     pad([['Goal', 'What', 'Measured', 'Target', 'Verdict'], ...goalRows(r).map((row) => row.map((c) => c.replace(/\*/g, '')))]),
     ''
   ]
@@ -136,7 +153,14 @@ function method (s: Settings, nodeRedis: string, budgetLeft: number): string {
   started fresh for every run: answer checked once (same body on both sides of a pair), warm-up, then the measured run.
   autocannon runs in the parent (${connections} connections, no pipelining). Unless \`--no-pin\` is given (or taskset is
   missing), each server child has the last core to itself and the parent and redis-server the others: on 2 cores the
-  scheduler would otherwise let the load generator, which needs more CPU for a faster server, take from that server. Scenarios of a group run interleaved
+  scheduler would otherwise let the load generator, which needs more CPU for a faster server, take from that server.
+- Paired runs (bench/paired.ts): this VM's speed drifts by 15–50 % from one second to the next (its other tenants), so
+  back-to-back runs of two servers differ by more than the few per cent G1 and G2 are about, however they are
+  interleaved. A paired run starts a goal's candidate and reference together, both pinned to the server core, warms
+  them up and loads both at once (${connections} connections each) for the same seconds: the core is time-shared between them,
+  so a drift hits both alike and their req/s ratio is the ratio of their cost per request. A/A pairs (a server and a
+  second copy of itself) calibrate it. **Verdicts use the paired ratio** (median over rounds) when the bench could pin;
+  the interleaved figures are reported beside it. Scenarios of a group run interleaved
   (A B C A B C …); the table gives medians over the runs during which other processes used ≤ ${othersLimit * 100} % of a
   core ("runs used"; all runs, marked "contended", when fewer than 3 such runs exist). "vs ref" is the ratio of median req/s (what the goals judge); "rounds vs
   ref" the range of the per-round (paired) ratios; "req/CPU-s" is req/s divided by the server's CPU share, i.e.
@@ -202,6 +226,12 @@ export function renderMarkdown (r: Report, nodeRedisVersion: string): string {
     r.scenarios.some((s) => s.loadgenBound)
       ? `⚠ The load generator used ≥ ${LOADGEN_LIMIT * 100} % of a core in these runs: their req/s is a lower bound and their ratios are compressed.\n`
       : `The load generator stayed under ${LOADGEN_LIMIT * 100} % of a core in every scenario.\n`,
+    '## Paired runs',
+    '',
+    r.pairs?.length
+      ? mdTable(PAIRED_HEAD, pairedRows(r.pairs)) + '\n\nBoth servers of a pair serve load at the same time on one core; the A/A rows pair a server with a second copy of itself and show what the method can resolve.'
+      : 'Not run: paired runs need CPU pinning (taskset on Linux, 2+ cores).',
+    '',
     '## Refresh storm',
     '',
     stormSection(r.storms),

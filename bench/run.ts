@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { pinBench, type AffinityPlan } from './affinity'
 import { cpuModel, loadAverage } from './machine'
 import { runGroups, seedBenchUser, type BenchEnv } from './measure'
+import { runPairs } from './paired'
 import { profileServer, type ProfileSummary } from './profile'
 import { startBenchRedis } from './redis'
 import { BENCH_SOURCE_DIR, renderMarkdown, renderText, writeResults, type Report } from './report'
@@ -57,10 +58,11 @@ async function main (): Promise<void> {
     log(`fastify-miro bench (${settings.quick ? 'quick' : 'full'}), Redis ${redisVersion} at ${redis.url}; ${describeAffinity(plan)}`)
 
     const runs = await runGroups(GROUPS, env)
+    const pairs = await runPairs(env)
     const storms = await runStorms(env)
     const soak = await runSoak(env)
     const selection = { othersLimit: settings.othersLimit, minClean: settings.quick ? 1 : 3 }
-    const goals = judgeGoals(runs, selection)
+    const goals = judgeGoals(runs, selection, pairs)
 
     // Where the time goes, for every pair whose goal was missed (or all with --profile).
     const profiles: ProfileSummary[] = []
@@ -86,6 +88,7 @@ async function main (): Promise<void> {
       loadAverage: { start: loadStart, end: loadAverage() },
       seconds: (Date.now() - started) / 1000,
       scenarios: summarizeGroups(GROUPS, runs, selection),
+      pairs,
       contentionBudgetLeft: env.budget.left,
       goals,
       checks: [judgeStorm(storms), judgeSoak(soak)],

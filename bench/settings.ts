@@ -5,6 +5,8 @@ export interface Settings {
   /** Pin server children to one core and the load generator to the others (affinity.ts); --no-pin turns it off. */
   pin: boolean
   rounds: number
+  /** Rounds of each paired run (paired.ts). */
+  pairedRounds: number
   warmupSeconds: number
   measureSeconds: number
   connections: number
@@ -30,8 +32,8 @@ export function settingsFrom (argv: string[]): Settings {
   const quick = argv.includes('--quick')
   const profileAll = argv.includes('--profile')
   const base = quick
-    ? { rounds: 2, warmupSeconds: 0.3, measureSeconds: 1, stormRounds: 1, soakRequests: 20_000, soakWarmupRequests: 2_000, profileMisses: false }
-    : { rounds: 7, warmupSeconds: 2, measureSeconds: 4, stormRounds: 3, soakRequests: 200_000, soakWarmupRequests: 20_000, profileMisses: true }
+    ? { rounds: 2, pairedRounds: 1, warmupSeconds: 0.3, measureSeconds: 1, stormRounds: 1, soakRequests: 20_000, soakWarmupRequests: 2_000, profileMisses: false }
+    : { rounds: 7, pairedRounds: 9, warmupSeconds: 2, measureSeconds: 4, stormRounds: 3, soakRequests: 200_000, soakWarmupRequests: 20_000, profileMisses: true }
   return {
     quick,
     pin: !argv.includes('--no-pin'),

@@ -1,6 +1,7 @@
 // From raw runs to what is reported: medians per scenario, ratios, and goal verdicts.
 import { LOADGEN_LIMIT, type RunResult } from './load'
 import type { Runs } from './measure'
+import type { PairedResult } from './paired'
 import { GOALS, type Goal, type Group, type Scenario } from './scenarios'
 import type { SoakResult } from './soak'
 import { median, minMax } from './stats'
@@ -44,10 +45,14 @@ export interface ScenarioSummary {
 
 export interface GoalVerdict {
   goal: Goal
+  /** Interleaved runs (one server at a time): ratio of median req/s, and per round. */
   ratio: number
   roundRatios: [number, number]
   /** The same ratio in requests per server CPU-second. */
   perCpuRatio: number
+  /** Paired runs (both servers at once on one core), when the bench could pin them. */
+  paired?: { ratio: number, range: [number, number], perCpuRatio: number }
+  /** The paired ratio when there is one (steadier on a drifting machine), else the interleaved one. */
   met: boolean
 }
 
@@ -68,7 +73,7 @@ const pick = (runs: RunResult[], f: (r: RunResult) => number | undefined): numbe
 }
 
 /** Ratios of the runs of the same round, over the rounds where both runs were uncontended (all rounds if none). */
-function pairedRatios (runs: Runs, candidate: string, reference: string, sel: Selection): number[] {
+function sameRoundRatios (runs: Runs, candidate: string, reference: string, sel: Selection): number[] {
   const a = runs.get(candidate) ?? []
   const b = runs.get(reference) ?? []
   const pairs = a.slice(0, b.length).map((r, i) => [r, b[i] as RunResult] as const)
@@ -101,7 +106,7 @@ export function summarizeGroups (groups: Group[], runs: Runs, sel: Selection): S
         p50: median(list.map((r) => r.p50)),
         p99: median(list.map((r) => r.p99)),
         ratio: rps / refRps,
-        roundRatios: minMax(pairedRatios(runs, scenario.server, reference.server, sel)),
+        roundRatios: minMax(sameRoundRatios(runs, scenario.server, reference.server, sel)),
         serverCpu: pick(list, (r) => r.serverCpu) ?? NaN,
         loadCpu,
         ...(redisCpu === undefined ? {} : { redisCpu }),
@@ -117,13 +122,22 @@ export function summarizeGroups (groups: Group[], runs: Runs, sel: Selection): S
   return out
 }
 
-export function judgeGoals (runs: Runs, sel: Selection): GoalVerdict[] {
+export function judgeGoals (runs: Runs, sel: Selection, pairs: PairedResult[] = []): GoalVerdict[] {
   return GOALS.map((goal) => {
     const candidate = selected(runs.get(goal.candidate) ?? [], sel).runs
     const reference = selected(runs.get(goal.reference) ?? [], sel).runs
     const ratio = median(candidate.map((r) => r.rps)) / median(reference.map((r) => r.rps))
     const perCpuRatio = perCpuOf(candidate) / perCpuOf(reference)
-    return { goal, ratio, roundRatios: minMax(pairedRatios(runs, goal.candidate, goal.reference, sel)), perCpuRatio, met: ratio >= goal.target }
+    const pair = pairs.find((p) => p.id === goal.id)
+    const paired = pair && { ratio: pair.ratio, range: pair.range, perCpuRatio: pair.perCpuRatio }
+    return {
+      goal,
+      ratio,
+      roundRatios: minMax(sameRoundRatios(runs, goal.candidate, goal.reference, sel)),
+      perCpuRatio,
+      ...(paired ? { paired } : {}),
+      met: (paired?.ratio ?? ratio) >= goal.target
+    }
   })
 }
 

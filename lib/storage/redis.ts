@@ -57,10 +57,11 @@ export class RedisCommands {
     return this.inFlight.length
   }
 
-  send<T> (what: string, command: () => Promise<T>): Promise<T> {
+  /** Sends `command`; its answer goes through `map` when given (one promise fewer than awaiting, then mapping). */
+  send<T, R = T> (what: string, command: () => Promise<T>, map?: (answer: T) => R): Promise<R> {
     const status = this.client.status
     if (status !== 'ready' && status !== 'wait') return Promise.reject(new MiroStorageError(`redis is ${status}`))
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<R>((resolve, reject) => {
       const list = this.inFlight
       const entry: InFlight = { fail: reject, index: list.length }
       list.push(entry)
@@ -72,10 +73,21 @@ export class RedisCommands {
         reject(toStorageError(what, err))
         return
       }
-      pending.then(
-        (value) => { untrack(list, entry); resolve(value) },
-        (err: unknown) => { untrack(list, entry); reject(toStorageError(what, err)) }
-      )
+      pending.then((answer) => {
+        untrack(list, entry)
+        if (map === undefined) {
+          resolve(answer as unknown as R)
+          return
+        }
+        try {
+          resolve(map(answer))
+        } catch (err) {
+          reject(err)
+        }
+      }, (err: unknown) => {
+        untrack(list, entry)
+        reject(toStorageError(what, err))
+      })
     })
   }
 }
@@ -110,10 +122,10 @@ export function createRedisStore (client: RedisClient, opts: RedisStoreOptions, 
     requestLocal: false,
     lock: createRedisLock(commands, client, keyPrefix),
     flightKey: (userId: UserKey) => tokenKey(keyPrefix, userId),
-    async get (userId) {
-      if (!hasUserId(userId)) return undefined
-      const raw = await commands.send('redis get', () => client.get(tokenKey(keyPrefix, userId)))
-      return raw === null ? undefined : codec.decode(raw, userId, 'redis', log)
+    get (userId) {
+      if (!hasUserId(userId)) return Promise.resolve(undefined)
+      return commands.send('redis get', () => client.get(tokenKey(keyPrefix, userId)),
+        (raw) => raw === null ? undefined : codec.decode(raw, userId, 'redis', log))
     },
     async set (userId, state) {
       if (state === undefined && !hasUserId(userId)) return // nothing is stored without an id

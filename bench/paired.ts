@@ -1,0 +1,88 @@
+// Paired runs: a goal's candidate and reference serve load at the same time, both pinned to the
+// same core. Whatever the host does to that core (on this VM its speed drifts by 15–50 % from
+// one second to the next), it does to both, so their ratio holds still where back-to-back runs
+// cannot resolve a few per cent. An A/A pair (a server against a second copy of itself) shows
+// how still: its ratio should be 1.00.
+import { ServerChild } from './child'
+import { runLoad, type RunResult } from './load'
+import { checkBody, type BenchEnv } from './measure'
+import { GOALS, GROUPS, type Scenario } from './scenarios'
+import { median, minMax } from './stats'
+
+export interface PairedRound { candidate: RunResult, reference: RunResult }
+
+export interface PairedResult {
+  /** A goal's id, or "A/A …" for a calibration pair. */
+  id: string
+  candidate: Scenario
+  reference: Scenario
+  rounds: PairedRound[]
+  /** Median over rounds of candidate req/s ÷ reference req/s. */
+  ratio: number
+  range: [number, number]
+  /** The same in requests per server CPU-second (corrects an uneven split of the core). */
+  perCpuRatio: number
+}
+
+const scenarios = new Map<string, Scenario>(GROUPS.flatMap((g) => g.scenarios.map((s) => [s.server, s])))
+const scenarioOf = (server: string): Scenario => {
+  const found = scenarios.get(server)
+  if (found === undefined) throw new Error(`unknown scenario ${server}`)
+  return found
+}
+
+/** What is paired: every goal, then an A/A pair per kind of reference (session, Redis). */
+export function pairsToRun (): Array<{ id: string, candidate: Scenario, reference: Scenario }> {
+  return [
+    ...GOALS.map((g) => ({ id: g.id, candidate: scenarioOf(g.candidate), reference: scenarioOf(g.reference) })),
+    ...['session-reference', 'redis-plain'].map((server) => ({ id: `A/A ${server}`, candidate: scenarioOf(server), reference: scenarioOf(server) }))
+  ]
+}
+
+async function pairedRound (candidate: Scenario, reference: Scenario, env: BenchEnv): Promise<PairedRound> {
+  const opts = { cpus: env.serverCpus }
+  const servers = await Promise.all([ServerChild.start(candidate.server, env.config, opts), ServerChild.start(reference.server, env.config, opts)])
+  try {
+    const [c, r] = servers
+    await checkBody(c, candidate)
+    await checkBody(r, reference)
+    const load = { connections: env.settings.connections }
+    await Promise.all([runLoad(c, { ...load, duration: env.settings.warmupSeconds }), runLoad(r, { ...load, duration: env.settings.warmupSeconds })])
+    const [cr, rr] = await Promise.all([
+      runLoad(c, { ...load, duration: env.settings.measureSeconds }),
+      runLoad(r, { ...load, duration: env.settings.measureSeconds })
+    ])
+    return { candidate: cr, reference: rr }
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()))
+  }
+}
+
+export async function runPairs (env: BenchEnv): Promise<PairedResult[]> {
+  if (env.serverCpus === undefined) {
+    env.log('\nPaired runs skipped: they need both servers pinned to one core (see affinity.ts)')
+    return []
+  }
+  env.log(`\nPaired runs (candidate and reference at once, both on CPU ${env.serverCpus})`)
+  const results: PairedResult[] = []
+  for (const { id, candidate, reference } of pairsToRun()) {
+    const rounds: PairedRound[] = []
+    for (let i = 1; i <= env.settings.pairedRounds; i++) {
+      const round = await pairedRound(candidate, reference, env)
+      rounds.push(round)
+      env.log(`  ${id.padEnd(22)} round ${i}  ${candidate.server} ${Math.round(round.candidate.rps)} req/s, ` +
+        `${reference.server} ${Math.round(round.reference.rps)} req/s: ${(round.candidate.rps / round.reference.rps).toFixed(3)}`)
+    }
+    const ratios = rounds.map((r) => r.candidate.rps / r.reference.rps)
+    results.push({
+      id,
+      candidate,
+      reference,
+      rounds,
+      ratio: median(ratios),
+      range: minMax(ratios),
+      perCpuRatio: median(rounds.map((r) => (r.candidate.rps / r.candidate.serverCpu) / (r.reference.rps / r.reference.serverCpu)))
+    })
+  }
+  return results
+}
