@@ -31,10 +31,12 @@ const scenarioOf = (server: string): Scenario => {
   return found
 }
 
-/** What is paired: every goal, then an A/A pair per kind of reference (session, Redis). */
-export function pairsToRun (): Array<{ id: string, candidate: Scenario, reference: Scenario }> {
+/** What is paired: every goal, then (calibration, full runs only) an A/A pair per kind of reference. */
+export function pairsToRun (calibrate: boolean): Array<{ id: string, candidate: Scenario, reference: Scenario }> {
+  const goals = GOALS.map((g) => ({ id: g.id, candidate: scenarioOf(g.candidate), reference: scenarioOf(g.reference) }))
+  if (!calibrate) return goals
   return [
-    ...GOALS.map((g) => ({ id: g.id, candidate: scenarioOf(g.candidate), reference: scenarioOf(g.reference) })),
+    ...goals,
     ...['session-reference', 'redis-plain'].map((server) => ({ id: `A/A ${server}`, candidate: scenarioOf(server), reference: scenarioOf(server) }))
   ]
 }
@@ -65,7 +67,7 @@ export async function runPairs (env: BenchEnv): Promise<PairedResult[]> {
   }
   env.log(`\nPaired runs (candidate and reference at once, both on CPU ${env.serverCpus})`)
   const results: PairedResult[] = []
-  for (const { id, candidate, reference } of pairsToRun()) {
+  for (const { id, candidate, reference } of pairsToRun(!env.settings.quick)) {
     const rounds: PairedRound[] = []
     for (let i = 1; i <= env.settings.pairedRounds; i++) {
       const round = await pairedRound(candidate, reference, env)

@@ -75,8 +75,10 @@ function goalRows (r: Report): string[][] {
   return [
     ...r.goals.map((g) => [
       g.goal.id, g.goal.title,
-      (g.paired ? `paired ${fmtRatio(g.paired.ratio)} (rounds ${range(g.paired.range)}; per CPU ${fmtRatio(g.paired.perCpuRatio)}); ` : '') +
-        `interleaved ${fmtRatio(g.ratio)} (rounds ${range(g.roundRatios)}; per CPU ${fmtRatio(g.perCpuRatio)})`,
+      [
+        g.paired && `paired ${fmtRatio(g.paired.ratio)} (rounds ${range(g.paired.range)}; per CPU ${fmtRatio(g.paired.perCpuRatio)})`,
+        `interleaved ${fmtRatio(g.ratio)} (rounds ${range(g.roundRatios)}; per CPU ${fmtRatio(g.perCpuRatio)})`
+      ].filter(Boolean).map((m) => (m as string).startsWith(g.judgedBy) ? `**${m as string}**` : m).join('; '),
       `≥ ${g.goal.target}×`, mark(g.met)
     ]),
     ...r.checks.map((c) => [c.id, c.title, c.measured, '', mark(c.met)])
@@ -159,8 +161,10 @@ function method (s: Settings, nodeRedis: string, budgetLeft: number): string {
   interleaved. A paired run starts a goal's candidate and reference together, both pinned to the server core, warms
   them up and loads both at once (${connections} connections each) for the same seconds: the core is time-shared between them,
   so a drift hits both alike and their req/s ratio is the ratio of their cost per request. A/A pairs (a server and a
-  second copy of itself) calibrate it. **Verdicts use the paired ratio** (median over rounds) when the bench could pin;
-  the interleaved figures are reported beside it. Scenarios of a group run interleaved
+  second copy of itself) calibrate it. G1 and G2 (candidate and reference on the same stack) are judged by the paired
+  ratio (median over rounds); G3 and G4 (Fastify against Express) by the interleaved one, because two different stacks
+  sharing a core do not disturb each other alike (caches, Express's busier GC threads). The Goals table shows both and
+  marks in bold the one that judges. Scenarios of a group run interleaved
   (A B C A B C …); the table gives medians over the runs during which other processes used ≤ ${othersLimit * 100} % of a
   core ("runs used"; all runs, marked "contended", when fewer than 3 such runs exist). "vs ref" is the ratio of median req/s (what the goals judge); "rounds vs
   ref" the range of the per-round (paired) ratios; "req/CPU-s" is req/s divided by the server's CPU share, i.e.

@@ -26,6 +26,13 @@ export interface Goal {
   target: number
   /** Also profiled when the goal is missed: servers that tell where the gap comes from. */
   alsoProfile?: string[]
+  /**
+   * Which runs judge the goal. 'paired' (paired.ts) for a candidate and reference built on the
+   * same stack, where an A/A pair shows the method resolves ~1 %. 'interleaved' across stacks:
+   * sharing one core, Express and Fastify do not disturb each other alike (caches, Express's
+   * busier GC threads), so a paired ratio there measures that interference too.
+   */
+  judgedBy: 'paired' | 'interleaved'
 }
 
 const SESSION_BODY = '{"user":"bench-user"}'
@@ -54,21 +61,24 @@ export const GOALS: Goal[] = [
     title: 'Registering fastify-miro (route never reads request.miro) costs ≤ 3 %',
     candidate: S.sessionPlugin.server,
     reference: S.sessionRef.server,
-    target: 0.97
+    target: 0.97,
+    judgedBy: 'paired'
   },
   {
     id: 'G2',
     title: 'isAuthorized on Redis ≥ 0.95 × a plain ioredis GET + JSON.parse route',
     candidate: S.redisPlugin.server,
     reference: S.redisPlain.server,
-    target: 0.95
+    target: 0.95,
+    judgedBy: 'paired'
   },
   {
     id: 'G3',
     title: 'fastify-miro on Redis ≥ 4 × the Express + express-session + RedisStorage recipe',
     candidate: S.redisPlugin.server,
     reference: S.redisRecipe.server,
-    target: 4
+    target: 4,
+    judgedBy: 'interleaved'
   },
   {
     id: 'G4',
@@ -76,7 +86,8 @@ export const GOALS: Goal[] = [
     candidate: S.sessionAuthPlugin.server,
     reference: S.sessionAuthRecipe.server,
     target: 3,
-    alsoProfile: [S.sessionAuthByHand.server]
+    alsoProfile: [S.sessionAuthByHand.server],
+    judgedBy: 'interleaved'
   }
 ]
 

@@ -52,7 +52,8 @@ export interface GoalVerdict {
   perCpuRatio: number
   /** Paired runs (both servers at once on one core), when the bench could pin them. */
   paired?: { ratio: number, range: [number, number], perCpuRatio: number }
-  /** The paired ratio when there is one (steadier on a drifting machine), else the interleaved one. */
+  /** Judged by the runs `goal.judgedBy` names (interleaved when there are no paired runs). */
+  judgedBy: 'paired' | 'interleaved'
   met: boolean
 }
 
@@ -136,7 +137,8 @@ export function judgeGoals (runs: Runs, sel: Selection, pairs: PairedResult[] = 
       roundRatios: minMax(sameRoundRatios(runs, goal.candidate, goal.reference, sel)),
       perCpuRatio,
       ...(paired ? { paired } : {}),
-      met: (paired?.ratio ?? ratio) >= goal.target
+      judgedBy: goal.judgedBy === 'paired' && paired ? 'paired' : 'interleaved',
+      met: (goal.judgedBy === 'paired' && paired ? paired.ratio : ratio) >= goal.target
     }
   })
 }

@@ -19,6 +19,7 @@ t.test('login stores the state in the session only, and API calls carry the bear
   app.get('/look', async (request) => ({
     authorized: await request.miro.isAuthorized('ignored-id'),
     other: await request.miro.isAuthorized(12345),
+    state: await request.miro.getState('ignored-id') ?? null,
     inSession: request.session.get('miroTokens' as never) ?? null
   }))
   app.get('/boards', async (request) => {
@@ -36,11 +37,14 @@ t.test('login stores the state in the session only, and API calls carry the bear
   const callback = await browser.login(sandbox)
   t.equal(callback.statusCode, 302)
 
-  const look = (await browser.get('/look')).json() as { authorized: boolean, other: boolean, inSession: MiroTokenState }
+  const look = (await browser.get('/look')).json() as { authorized: boolean, other: boolean, state: MiroTokenState, inSession: string }
   t.equal(look.authorized, true)
   t.equal(look.other, true, 'the id argument is ignored by the session backend')
-  t.match(look.inSession, { userId: sandbox.users[0]!.id, teamId: sandbox.users[0]!.teamId, scope: String })
-  t.same(sandbox.accessTokensOf(sandbox.users[0]!.id), [look.inSession.accessToken])
+  t.match(look.state, { userId: sandbox.users[0]!.id, teamId: sandbox.users[0]!.teamId, scope: String, refreshToken: String, tokenExpiresAt: String })
+  t.same(sandbox.accessTokensOf(sandbox.users[0]!.id), [look.state.accessToken])
+  const { userId, accessToken, refreshToken, tokenExpiresAt, teamId, scope } = look.state
+  t.equal(look.inSession, ['m1', userId, accessToken, refreshToken, tokenExpiresAt, teamId, scope].join(' '),
+    'the session holds one compact line (lib/storage/codec.ts), not an object @fastify/session would hash key by key')
   t.same(await probe.keys('*'), [], 'nothing of the token state reaches Redis')
 
   // The sandbox answers the boards API only with a valid Bearer token.

@@ -1,8 +1,9 @@
-// Token state inside the @fastify/session session. `request.session` is read on every call,
-// never captured: regenerate() replaces it and destroy() removes it.
+// Token state inside the @fastify/session session, as one compact line (see codec.ts).
+// `request.session` is read on every call, never captured: regenerate() replaces it and
+// destroy() removes it.
 import type { FastifyRequest } from 'fastify'
 import { MiroStorageError } from '../errors'
-import { objectCodec, type StateCodec } from './codec'
+import { compactCodec, type StateCodec } from './codec'
 import type { MiroTokenState } from '../state'
 import type { StoreLogger, TokenStore, UserKey } from './types'
 
@@ -45,6 +46,6 @@ class SessionTokenStore implements TokenStore {
   }
 }
 
-export function createSessionStore (request: FastifyRequest, sessionKey: string, log: StoreLogger, codec: StateCodec = objectCodec): TokenStore {
+export function createSessionStore (request: FastifyRequest, sessionKey: string, log: StoreLogger, codec: StateCodec = compactCodec): TokenStore {
   return new SessionTokenStore(request, sessionKey, log, codec)
 }
