@@ -1,4 +1,4 @@
-// `npm run bench` (node dist/bench/run.js [--quick] [--profile]): throughput pairs, refresh
+// `npm run bench` (node dist/bench/run.js [--quick] [--profile] [--no-pin]): throughput pairs, paired runs, refresh
 // storm, soak, profiles of missed goals; prints a table and writes bench/RESULTS.md
 // (--quick writes its report to the OS temp directory instead, leaving RESULTS.md alone;
 // --rerender rebuilds RESULTS.md from bench/results.json, the last full run's data).

@@ -32,7 +32,7 @@ export function settingsFrom (argv: string[]): Settings {
   const quick = argv.includes('--quick')
   const profileAll = argv.includes('--profile')
   const base = quick
-    ? { rounds: 2, pairedRounds: 1, warmupSeconds: 0.3, measureSeconds: 1, stormRounds: 1, soakRequests: 20_000, soakWarmupRequests: 2_000, profileMisses: false }
+    ? { rounds: 1, pairedRounds: 1, warmupSeconds: 0.3, measureSeconds: 1, stormRounds: 1, soakRequests: 10_000, soakWarmupRequests: 2_000, profileMisses: false }
     : { rounds: 7, pairedRounds: 9, warmupSeconds: 2, measureSeconds: 4, stormRounds: 3, soakRequests: 200_000, soakWarmupRequests: 20_000, profileMisses: true }
   return {
     quick,
