@@ -40,7 +40,7 @@ interface InFlight { fail: (err: Error) => void, index: number }
  */
 export class RedisCommands {
   // An array with swap-remove, not a Set of reject callbacks: hashing a fresh closure into a
-  // Set on every command cost ~1 µs per Redis read (bench/FINDINGS.md). An answered command
+  // Set on every command cost ~1.5 µs per Redis read (bench/FINDINGS.md). An answered command
   // leaves the list at once, so nothing outlives its request.
   private inFlight: InFlight[] = []
 
