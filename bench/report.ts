@@ -71,14 +71,18 @@ function scenarioRow (s: ScenarioSummary): string[] {
 
 const range = (r: [number, number]): string => `${r[0].toFixed(2)}–${r[1].toFixed(2)}`
 
+/** Both measurements of a goal, the one that judges it in bold. */
+function measuredBy (g: GoalVerdict): string {
+  const measures = [`interleaved ${fmtRatio(g.ratio)} (rounds ${range(g.roundRatios)}; per CPU ${fmtRatio(g.perCpuRatio)})`]
+  if (g.paired) measures.unshift(`paired ${fmtRatio(g.paired.ratio)} (rounds ${range(g.paired.range)}; per CPU ${fmtRatio(g.paired.perCpuRatio)})`)
+  return measures.map((m) => m.startsWith(g.judgedBy) ? `**${m}**` : m).join('; ')
+}
+
 function goalRows (r: Report): string[][] {
   return [
     ...r.goals.map((g) => [
       g.goal.id, g.goal.title,
-      [
-        g.paired && `paired ${fmtRatio(g.paired.ratio)} (rounds ${range(g.paired.range)}; per CPU ${fmtRatio(g.paired.perCpuRatio)})`,
-        `interleaved ${fmtRatio(g.ratio)} (rounds ${range(g.roundRatios)}; per CPU ${fmtRatio(g.perCpuRatio)})`
-      ].filter(Boolean).map((m) => (m as string).startsWith(g.judgedBy) ? `**${m as string}**` : m).join('; '),
+      measuredBy(g),
       `≥ ${g.goal.target}×`, mark(g.met)
     ]),
     ...r.checks.map((c) => [c.id, c.title, c.measured, '', mark(c.met)])

@@ -92,9 +92,11 @@ export class RedisCommands {
   }
 }
 
-/** O(1): the last entry takes the leaving one's place. A list already swapped out by 'close' is left alone. */
+/**
+ * O(1): the last entry takes the leaving one's place. An answer that arrives after 'close'
+ * (ioredis resends on reconnect) updates the list 'close' dropped, which nothing reads any more.
+ */
 function untrack (list: InFlight[], entry: InFlight): void {
-  if (list[entry.index] !== entry) return
   const last = list.pop() as InFlight
   if (last !== entry) {
     list[entry.index] = last
