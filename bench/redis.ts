@@ -1,10 +1,9 @@
-// The bench's Redis: REDIS_URL when set, otherwise a private redis-server (persistence off) on
-// a free loopback port, stopped at the end. Same approach as test/helpers/redis.ts.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
+// The bench's Redis: the tests' redis-server (REDIS_URL when set, otherwise a private one,
+// persistence off, on a free loopback port), plus a connection of the bench's own and the
+// server's CPU time.
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
+import { startRedis } from '../test/helpers/redis'
 
 export interface BenchRedis {
   url: string
@@ -13,33 +12,6 @@ export interface BenchRedis {
   /** CPU seconds used by redis-server so far; undefined for a REDIS_URL server. */
   cpuSeconds (): number | undefined
   stop (): Promise<void>
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
-
-async function connectWhenReady (url: string): Promise<Redis> {
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-    client.on('error', () => {})
-    try {
-      await client.connect()
-      await client.ping()
-      return client
-    } catch (err) {
-      client.disconnect()
-      if (Date.now() > deadline) throw err
-      await new Promise((resolve) => setTimeout(resolve, 30))
-    }
-  }
 }
 
 /** utime + stime of a process from /proc (Linux), in seconds. */
@@ -56,30 +28,22 @@ function procCpuSeconds (pid: number | undefined): number | undefined {
 }
 
 export async function startBenchRedis (): Promise<BenchRedis> {
-  const given = process.env.REDIS_URL
-  if (given) {
-    const client = await connectWhenReady(given)
-    return { url: given, client, cpuSeconds: () => undefined, stop: async () => { client.disconnect() } }
+  const server = await startRedis()
+  const client = new Redis(server.url, { maxRetriesPerRequest: 0 })
+  try {
+    await client.ping()
+  } catch (err) {
+    client.disconnect()
+    await server.stop()
+    throw err
   }
-  if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    throw new Error('redis-server not found: install it (apt-get install -y redis-server) or set REDIS_URL')
-  }
-  const port = await freePort()
-  const url = `redis://127.0.0.1:${port}`
-  const child: ChildProcess = spawn('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'
-  ], { stdio: 'ignore' })
-  const client = await connectWhenReady(url)
   return {
-    url,
+    url: server.url,
     client,
-    cpuSeconds: () => procCpuSeconds(child.pid),
+    cpuSeconds: () => procCpuSeconds(server.pid),
     async stop () {
       client.disconnect()
-      if (child.exitCode !== null || child.signalCode !== null) return
-      const exited = once(child, 'exit')
-      child.kill('SIGTERM')
-      await exited
+      await server.stop()
     }
   }
 }

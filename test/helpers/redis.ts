@@ -10,6 +10,8 @@ import { Redis } from 'ioredis'
 
 export interface RedisServer {
   url: string
+  /** The redis-server process's pid (undefined for a REDIS_URL server, or once stopped). */
+  readonly pid: number | undefined
   /** SIGKILLs the server process (only for servers this helper started). */
   kill (): Promise<void>
   /** Starts it again on the same port, empty (persistence is off). */
@@ -83,7 +85,7 @@ export async function startPrivateRedis (opts: { persistent?: boolean } = {}): P
     if (dir) await rm(dir, { recursive: true, force: true })
   }
   await start()
-  return { url, kill, restart: start, stop }
+  return { url, get pid () { return child?.exitCode === null ? child.pid : undefined }, kill, restart: start, stop }
 }
 
 /** REDIS_URL when set, otherwise a private server. */
@@ -92,7 +94,7 @@ export async function startRedis (): Promise<RedisServer> {
   if (url) {
     const noop = async (): Promise<void> => {}
     const refuse = async (): Promise<void> => { throw new Error('cannot kill a REDIS_URL server') }
-    return { url, kill: refuse, restart: refuse, stop: noop }
+    return { url, pid: undefined, kill: refuse, restart: refuse, stop: noop }
   }
   return startPrivateRedis()
 }
