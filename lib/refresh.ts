@@ -37,16 +37,7 @@ export class TokenRefresher {
       this.inflight.set(key, flight)
       return flight
     }
-    if (!store.requestLocal) return running
-    // The session: this request holds its own copy, which must not be saved back stale.
-    try {
-      const fresh = await running
-      await store.set(userId, fresh)
-      return fresh
-    } catch (err) {
-      if (err instanceof MiroTokenRevokedError || err instanceof MiroNotAuthorizedError) await store.set(userId, undefined)
-      throw err
-    }
+    return running
   }
 
   private async lead (store: TokenStore, userId: UserKey, seen: MiroTokenState): Promise<MiroTokenState> {

@@ -2,12 +2,12 @@
 import type { Storage } from '@mirohq/miro-api/dist/storage'
 import type { MiroTokenState } from '../state'
 import { objectCodec, type StateCodec } from './codec'
-import { storageCall } from './guard'
+import { replaceByReadThenWrite, storageCall } from './guard'
 import type { StoreLogger, TokenStore } from './types'
 
 export function createCustomStore (storage: Storage, log: StoreLogger, codec: StateCodec = objectCodec): TokenStore {
-  return {
-    requestLocal: false,
+  const store: TokenStore = {
+    replace: (userId, expected, next) => replaceByReadThenWrite(store, userId, expected, next),
     flightKey: (userId) => 'custom:' + String(userId),
     async get (userId) {
       const value = await storageCall('storage get', () => storage.get(userId))
@@ -19,4 +19,5 @@ export function createCustomStore (storage: Storage, log: StoreLogger, codec: St
       await storageCall('storage set', () => storage.set(userId, value))
     }
   }
+  return store
 }

@@ -2,7 +2,7 @@
 // value that is not a token state reads as "nothing stored", with a warning.
 import { MiroNoUserIdError, MiroStorageError, describeCause } from '../errors'
 import { isTokenState, type MiroTokenState } from '../state'
-import type { StoreLogger, UserKey } from './types'
+import type { ReplaceResult, StoreLogger, TokenStore, UserKey } from './types'
 
 export function toStorageError (what: string, err: unknown): Error {
   if (err instanceof MiroStorageError) return err
@@ -32,4 +32,17 @@ export function hasUserId (userId: UserKey | null | undefined): userId is UserKe
 export function requireUserId (userId: UserKey | null | undefined): UserKey {
   if (!hasUserId(userId)) throw new MiroNoUserIdError()
   return userId
+}
+
+/**
+ * Compare-and-set for a backend without an atomic primitive (a custom Storage): read, compare
+ * the access token, write. Two instances can interleave between the read and the write.
+ */
+export async function replaceByReadThenWrite (
+  store: Pick<TokenStore, 'get' | 'set'>, userId: UserKey, expectedAccessToken: string, next: MiroTokenState | undefined
+): Promise<ReplaceResult> {
+  const current = await store.get(userId)
+  if (current?.accessToken !== expectedAccessToken) return { replaced: false, current }
+  await store.set(userId, next)
+  return { replaced: true }
 }

@@ -1,12 +1,12 @@
 // Process memory: for tests and demos only (lost on restart, not shared between instances).
 import { objectCodec, type StateCodec } from './codec'
-import { hasUserId, requireUserId } from './guard'
+import { hasUserId, replaceByReadThenWrite, requireUserId } from './guard'
 import type { StoreLogger, TokenStore } from './types'
 
 export function createMemoryStore (log: StoreLogger, codec: StateCodec = objectCodec): TokenStore {
   const states = new Map<string, unknown>()
-  return {
-    requestLocal: false,
+  const store: TokenStore = {
+    replace: (userId, expected, next) => replaceByReadThenWrite(store, userId, expected, next),
     flightKey: (userId) => 'memory:' + String(userId),
     async get (userId) {
       return codec.decode(states.get(String(userId)), userId, 'memory', log)
@@ -18,4 +18,5 @@ export function createMemoryStore (log: StoreLogger, codec: StateCodec = objectC
       else states.set(key, codec.encode(state, userId))
     }
   }
+  return store
 }

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import { MiroStorageError } from '../errors'
 import { jsonCodec, type StateCodec } from './codec'
-import { hasUserId, requireUserId, toStorageError } from './guard'
+import { hasUserId, replaceByReadThenWrite, requireUserId, toStorageError } from './guard'
 import { lockKey, tokenKey } from './keys'
 import type { RefreshLock, StoreLogger, TokenStore, UserKey } from './types'
 
@@ -28,6 +28,9 @@ export interface RedisStoreOptions {
 
 // Compare-and-delete: only the holder of the lock may release it.
 const RELEASE_SCRIPT = 'if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end'
+
+// Compare-and-extend: only the holder may renew its lease.
+const RENEW_SCRIPT = 'if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end'
 
 /** A command sent and not yet answered, at `index` in the in-flight list. */
 interface InFlight { fail: (err: Error) => void, index: number }
@@ -111,6 +114,10 @@ export function createRedisLock (commands: RedisCommands, client: RedisClient, k
       const ok = await commands.send('redis lock', () => client.set(lockKey(keyPrefix, userId), token, 'PX', ttlMs, 'NX'))
       return ok === 'OK' ? token : null
     },
+    async renew (userId, token, leaseMs) {
+      const renewed = await commands.send('redis lock renew', () => client.eval(RENEW_SCRIPT, 1, lockKey(keyPrefix, userId), token, leaseMs))
+      return renewed === 1
+    },
     async release (userId, token) {
       await commands.send('redis unlock', () => client.eval(RELEASE_SCRIPT, 1, lockKey(keyPrefix, userId), token))
     }
@@ -120,8 +127,8 @@ export function createRedisLock (commands: RedisCommands, client: RedisClient, k
 export function createRedisStore (client: RedisClient, opts: RedisStoreOptions, log: StoreLogger, codec: StateCodec = jsonCodec): TokenStore {
   const { keyPrefix, ttl } = opts
   const commands = new RedisCommands(client)
-  return {
-    requestLocal: false,
+  const store: TokenStore = {
+    replace: (userId, expected, next) => replaceByReadThenWrite(store, userId, expected, next),
     lock: createRedisLock(commands, client, keyPrefix),
     flightKey: (userId: UserKey) => tokenKey(keyPrefix, userId),
     get (userId) {
@@ -142,4 +149,5 @@ export function createRedisStore (client: RedisClient, opts: RedisStoreOptions, 
       await commands.send('redis set', () => seconds === undefined ? client.set(key, value) : client.set(key, value, 'EX', seconds))
     }
   }
+  return store
 }

@@ -5,7 +5,8 @@ import type { FastifyRequest } from 'fastify'
 import { MiroStorageError } from '../errors'
 import { compactCodec, type StateCodec } from './codec'
 import type { MiroTokenState } from '../state'
-import type { StoreLogger, TokenStore, UserKey } from './types'
+import { replaceByReadThenWrite } from './guard'
+import type { ReplaceResult, StoreLogger, TokenStore, UserKey } from './types'
 
 /** What this file needs of @fastify/session's session (it stays an optional peer). */
 export interface SessionLike {
@@ -20,14 +21,16 @@ export function sessionOf (request: FastifyRequest): SessionLike | null | undefi
 
 // A class, not closures: one is made per request that reads request.miro, so keep it to one object.
 class SessionTokenStore implements TokenStore {
-  readonly requestLocal = true
-
   constructor (
     private readonly request: FastifyRequest,
     private readonly sessionKey: string,
     private readonly log: StoreLogger,
     private readonly codec: StateCodec
   ) {}
+
+  replace (userId: UserKey, expected: string, next: MiroTokenState | undefined): Promise<ReplaceResult> {
+    return replaceByReadThenWrite(this, userId, expected, next)
+  }
 
   flightKey (): string {
     return 'session:' + (sessionOf(this.request)?.sessionId ?? '')

@@ -11,20 +11,26 @@ export type UserKey = string | number
 export interface TokenStore {
   get (userId: UserKey): Promise<MiroTokenState | undefined>
   set (userId: UserKey, state: MiroTokenState | undefined): Promise<void>
+  /**
+   * Compare-and-set: writes `next` (`undefined` deletes) only while the stored state is still
+   * the one whose access token is `expectedAccessToken`. Atomic where the backend can be (Redis,
+   * memory, the session record in a process); a read, a compare and a write elsewhere.
+   * Resolves to whether it wrote, and to the state stored when it did not.
+   */
+  replace (userId: UserKey, expectedAccessToken: string, next: MiroTokenState | undefined): Promise<ReplaceResult>
   /** Identifies one user's state, so concurrent refreshes for it can be merged. */
   flightKey (userId: UserKey): string
-  /**
-   * True when each request holds its own copy (the session): a request that waited for
-   * another one's refresh must write the new state into its own copy too.
-   */
-  readonly requestLocal: boolean
   /** A lock shared by every instance of the app, when the backend has one (Redis). */
   readonly lock?: RefreshLock
 }
 
+export type ReplaceResult = { replaced: true } | { replaced: false, current: MiroTokenState | undefined }
+
 export interface RefreshLock {
-  /** Resolves to a token when the lock was taken, `null` when someone else holds it. */
-  acquire (userId: UserKey, ttlMs: number): Promise<string | null>
+  /** Resolves to a token when the lock was taken for `leaseMs`, `null` when someone else holds it. */
+  acquire (userId: UserKey, leaseMs: number): Promise<string | null>
+  /** Extends a held lock by `leaseMs`; false when it is no longer ours (expired, taken over). */
+  renew (userId: UserKey, token: string, leaseMs: number): Promise<boolean>
   release (userId: UserKey, token: string): Promise<void>
 }
 
