@@ -39,7 +39,10 @@ const plugin: FastifyPluginAsync<FastifyMiroOptions> = async (fastify, rawOption
   // 2. Where tokens live; fails when the plugin the backend needs is not registered.
   const storeFor = createStoreFactory(fastify, options)
   // 3. What all clients share: options, the refresh coordinator, a secret-free SDK logger.
-  const context = { options, refresher: new TokenRefresher(options), sdkLogger: createSdkLogger(fastify.log) }
+  const refresher = new TokenRefresher(options, fastify.log)
+  const context = { options, refresher, sdkLogger: createSdkLogger(fastify.log) }
+  // Refreshes in flight finish, and pairs not stored yet get a last write, before the app stops.
+  fastify.addHook('onClose', () => refresher.close())
   // 4. request.miro and request.miroApi(), lazily; inside a board, request.miroIdentity.
   decorateRequest(fastify, context, storeFor)
   if (options.identity === 'idToken') decorateIdentity(fastify, createIdTokenReader(options.clientId, options.clientSecret))

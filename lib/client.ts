@@ -1,9 +1,11 @@
 // MiroClient: the SDK's `Miro`, with the sharp edges filed down. Token calls follow
 // `basePath`, send credentials in the body and are awaited until the state is stored;
 // refreshes are merged per user; an outage is an error, never a silent logout.
-import { Miro, type ExternalUserId } from '@mirohq/miro-api'
+import { Miro, type ExternalUserId, type MiroApi } from '@mirohq/miro-api'
 import type { FastifyBaseLogger } from 'fastify'
+import { retryingOn401 } from './api-auth'
 import { MiroMissingCodeError, MiroNotAuthorizedError, isLoggedOutError } from './errors'
+import { logOut } from './logout'
 import { requestToken, revokeAccessToken } from './oauth'
 import type { ResolvedOptions } from './options'
 import type { TokenRefresher } from './refresh'
@@ -77,9 +79,9 @@ export class MiroClient extends Miro {
     return body.access_token
   }
 
-  /** The stored state of `userId`, or `undefined` when the user is logged out. */
+  /** The stored state of `userId` (or the newer pair this process holds), `undefined` when logged out. */
   async getState (userId: ExternalUserId): Promise<MiroTokenState | undefined> {
-    return this.store.get(userId)
+    return this.context.refresher.upgrade(this.store, userId, await this.store.get(userId))
   }
 
   /** Stores (or, with `undefined`, deletes) the state of `userId`. */
@@ -89,7 +91,7 @@ export class MiroClient extends Miro {
 
   /** A valid access token, refreshed first when it has expired (once per user at a time). */
   override async getAccessToken (userId: ExternalUserId): Promise<string> {
-    const state = await this.store.get(userId)
+    const state = this.context.refresher.upgrade(this.store, userId, await this.store.get(userId))
     if (state === undefined) throw new MiroNotAuthorizedError()
     if (!needsRefresh(state)) return state.accessToken
     return (await this.context.refresher.refresh(this.store, userId, state)).accessToken
@@ -101,7 +103,7 @@ export class MiroClient extends Miro {
    */
   override async isAuthorized (userId: ExternalUserId): Promise<boolean> {
     // The common case, a stored token still fresh, reads storage once and nothing else.
-    const state = await this.store.get(userId)
+    const state = this.context.refresher.upgrade(this.store, userId, await this.store.get(userId))
     if (state === undefined) return false
     if (!needsRefresh(state)) return true
     try {
@@ -114,18 +116,48 @@ export class MiroClient extends Miro {
   }
 
   /**
-   * Revokes the token at Miro (v2, token in the body) and deletes the stored state — the
-   * latter even when Miro cannot be reached, which is logged as a warning.
+   * The Miro API as `userId`. A call Miro answers 401 (the token was revoked) refreshes once
+   * and is retried once; when that cannot help, the stored state is deleted and the call
+   * throws FST_MIRO_NOT_AUTHORIZED.
+   */
+  override as (userId: ExternalUserId): MiroApi {
+    const api = super.as(userId)
+    const holder = api as unknown as { _api: object }
+    holder._api = retryingOn401(holder._api, () => this.getAccessToken(userId), (refused, final) => this.recoverFrom401(userId, refused, final))
+    return api
+  }
+
+  private async recoverFrom401 (userId: ExternalUserId, refused: string, final: boolean): Promise<void> {
+    const state = await this.getState(userId)
+    if (state === undefined) throw new MiroNotAuthorizedError()
+    if (!final && state.accessToken !== refused) return // already replaced: retry with the new one
+    if (!final && state.refreshToken !== undefined) {
+      try {
+        await this.context.refresher.refresh(this.store, userId, state, true)
+        return
+      } catch (err) {
+        if (isLoggedOutError(err)) throw new MiroNotAuthorizedError()
+        throw err
+      }
+    }
+    // Only the state Miro refused goes: a newer pair stored meanwhile stays.
+    await this.store.replace(userId, refused, undefined)
+    this.log.info('fastify-miro: Miro refuses this user\'s access token; their stored tokens are deleted')
+    throw new MiroNotAuthorizedError()
+  }
+
+  /**
+   * Logs the user out: deletes the stored state and revokes at Miro (v2, token in the body)
+   * every pair of theirs this process knows of, a racing refresh's included. The state is
+   * deleted even when Miro cannot be reached, which is logged as a warning.
    */
   override async revokeToken (userId: ExternalUserId): Promise<void> {
-    const state = await this.store.get(userId)
-    if (state !== undefined) {
+    await logOut(this.store, userId, this.context.refresher, async (state) => {
       try {
         await revokeAccessToken(this.context.options, state.accessToken)
       } catch (err) {
         this.log.warn({ code: (err as { code?: string }).code }, 'fastify-miro: Miro did not confirm the token revocation; the stored tokens are deleted anyway')
       }
-    }
-    await this.store.set(userId, undefined)
+    })
   }
 }

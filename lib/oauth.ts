@@ -15,9 +15,9 @@ type Endpoint = Pick<ResolvedOptions, 'clientId' | 'clientSecret' | 'tokenUrl' |
 interface Answer { status: number, ok: boolean, body: unknown }
 
 // One time limit covers connecting, the answer and its body.
-async function call (ep: Endpoint, kind: TokenCall, url: string, init: RequestInit): Promise<Answer> {
+async function call (ep: Endpoint, kind: TokenCall, url: string, init: RequestInit, timeoutMs = ep.httpTimeout): Promise<Answer> {
   try {
-    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(ep.httpTimeout) })
+    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })
     const text = await response.text()
     let body: unknown
     try {
@@ -26,7 +26,7 @@ async function call (ep: Endpoint, kind: TokenCall, url: string, init: RequestIn
     return { status: response.status, ok: response.ok, body }
   } catch (err) {
     const name = (err as Error | null)?.name
-    if (name === 'TimeoutError' || name === 'AbortError') throw new MiroTimeoutError(kind, ep.httpTimeout)
+    if (name === 'TimeoutError' || name === 'AbortError') throw new MiroTimeoutError(kind, timeoutMs)
     throw new MiroUnavailableError(kind, describeCause(err))
   }
 }
@@ -48,8 +48,11 @@ function failure (kind: TokenCall, answer: Answer): Error {
   return new MiroTokenRequestError(kind, what)
 }
 
-/** `POST /v1/oauth/token` with a form body; resolves to Miro's JSON answer. */
-export async function requestToken (ep: Endpoint, kind: TokenCall, params: Record<string, string>): Promise<TokenResponse> {
+/**
+ * `POST /v1/oauth/token` with a form body; resolves to Miro's JSON answer. `timeoutMs`
+ * (default httpTimeout): refreshes run longer than their requests wait (lib/refresh.ts).
+ */
+export async function requestToken (ep: Endpoint, kind: TokenCall, params: Record<string, string>, timeoutMs?: number): Promise<TokenResponse> {
   const body = new URLSearchParams(params)
   body.set('client_id', ep.clientId)
   body.set('client_secret', ep.clientSecret)
@@ -57,7 +60,7 @@ export async function requestToken (ep: Endpoint, kind: TokenCall, params: Recor
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
     body
-  })
+  }, timeoutMs)
   if (!answer.ok) throw failure(kind, answer)
   const token = answer.body as TokenResponse | undefined
   if (typeof token?.access_token !== 'string' || token.access_token === '') {

@@ -1,88 +1,178 @@
-// Miro rotates refresh tokens: the first refresh kills the old refresh token, so a second,
-// concurrent refresh with it fails and could log the user out. Refreshes for one user are
-// therefore merged inside the process (single flight) and, where the storage has a lock
-// (Redis), serialized across instances: one refreshes, the others wait and re-read.
+// Miro rotates refresh tokens: the first refresh kills the old refresh token, and from Miro's
+// answer on the new pair exists only in this process until it is stored. So refreshes for one
+// user are merged inside the process (single flight) and, where the storage has a lock (Redis),
+// serialized across instances under a renewed lease; a refresh outlives the request that
+// started it (that request answers 504 at httpTimeout); its answer is written only over the
+// state it refreshed (compare-and-set), and kept in memory until the write lands.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { MiroNotAuthorizedError, MiroRefreshBusyError, MiroTokenRevokedError } from './errors'
-import { requestToken } from './oauth'
+import { MiroNotAuthorizedError, MiroRefreshBusyError, MiroTimeoutError, MiroTokenRevokedError } from './errors'
+import { Lease } from './lifecycle/lease'
+import { PendingWrites } from './lifecycle/pending-writes'
+import { requestToken, revokeAccessToken } from './oauth'
 import type { ResolvedOptions } from './options'
 import { needsRefresh, stateFromTokenResponse, type MiroTokenState } from './state'
 import type { TokenStore, UserKey } from './storage/types'
 
 type Endpoint = Pick<ResolvedOptions, 'clientId' | 'clientSecret' | 'tokenUrl' | 'revokeUrl' | 'httpTimeout'>
 
-/** Someone else refreshed since we read `seen`. */
-function refreshedSince (current: MiroTokenState, seen: MiroTokenState): boolean {
-  return current.accessToken !== seen.accessToken || !needsRefresh(current)
+export interface RefreshLogger {
+  warn (obj: object, msg: string): void
+  error (obj: object, msg: string): void
+}
+
+/**
+ * How long a refresh may run before its outcome is given up as unknown. Far past httpTimeout:
+ * Miro may already have rotated, and a refresh given up early logs the user out.
+ */
+export const refreshLimitMs = (httpTimeout: number): number => Math.max(60_000, 6 * httpTimeout)
+
+/**
+ * How long an invalid_grant waits for a newer pair to show up before it deletes the state:
+ * another instance that rotated the token may be storing its answer right now.
+ */
+export const INVALID_GRANT_GRACE_MS = 1000
+const GRACE_POLL_MS = 50
+
+/** Someone else refreshed since we read `seen` (or, forced, at least replaced its access token). */
+function refreshedSince (current: MiroTokenState, seen: MiroTokenState, force: boolean): boolean {
+  return current.accessToken !== seen.accessToken || (!force && !needsRefresh(current))
+}
+
+/** A refresh answer may leave out what the login answer had. */
+function withLoginFields (fresh: MiroTokenState, from: MiroTokenState): MiroTokenState {
+  if (fresh.userId === '') fresh.userId = from.userId
+  if (fresh.teamId === undefined && from.teamId !== undefined) fresh.teamId = from.teamId
+  if (fresh.scope === undefined && from.scope !== undefined) fresh.scope = from.scope
+  return fresh
 }
 
 export class TokenRefresher {
-  private readonly inflight = new Map<string, Promise<MiroTokenState>>()
-  /** Longer than a token call can take, so a live holder never loses the lock. */
-  private readonly lockTtlMs: number
-  /** How long a waiting instance re-reads before giving up: past a crashed holder's lock. */
-  private readonly waitMs: number
+  private readonly flights = new Map<string, Promise<MiroTokenState>>()
+  readonly pending: PendingWrites
+  private readonly limitMs: number
 
-  constructor (private readonly endpoint: Endpoint, private readonly pollMs = 25) {
-    this.lockTtlMs = endpoint.httpTimeout + 5000
-    this.waitMs = this.lockTtlMs + 2000
+  constructor (private readonly endpoint: Endpoint, private readonly log: RefreshLogger, private readonly pollMs = 25) {
+    this.limitMs = refreshLimitMs(endpoint.httpTimeout)
+    this.pending = new PendingWrites((state) => { this.revokeQuietly(state, 'a refreshed pair lost to a logout or a new login') })
   }
 
-  /** Resolves to a fresh state for `userId`, refreshing at most once per user at a time. */
-  async refresh (store: TokenStore, userId: UserKey, seen: MiroTokenState): Promise<MiroTokenState> {
+  /**
+   * Resolves to a fresh state for `userId`, refreshing at most once per user at a time.
+   * `force`: the access token was refused by Miro, refresh even though it has not expired.
+   * Rejects with FST_MIRO_TIMEOUT after httpTimeout; the refresh itself goes on.
+   */
+  refresh (store: TokenStore, userId: UserKey, seen: MiroTokenState, force = false): Promise<MiroTokenState> {
     const key = store.flightKey(userId)
-    const running = this.inflight.get(key)
-    if (running === undefined) {
-      const flight = this.lead(store, userId, seen).finally(() => this.inflight.delete(key))
-      this.inflight.set(key, flight)
-      return flight
+    let flight = this.flights.get(key)
+    if (flight === undefined) {
+      flight = this.lead(store, userId, seen, force).finally(() => this.flights.delete(key))
+      flight.catch(() => {}) // its requests may all have timed out: nobody else awaits it
+      this.flights.set(key, flight)
     }
-    return running
+    return this.withinRequestLimit(flight)
   }
 
-  private async lead (store: TokenStore, userId: UserKey, seen: MiroTokenState): Promise<MiroTokenState> {
+  /** The state to use for one read back from the store (this process may hold a newer pair). */
+  upgrade (store: TokenStore, userId: UserKey, stored: MiroTokenState | undefined): MiroTokenState | undefined {
+    return this.pending.size === 0 ? stored : this.pending.upgrade(store, userId, stored)
+  }
+
+  /**
+   * For a logout: waits (up to httpTimeout) for a refresh of this user in flight here, then
+   * hands over every pair this process holds for them, so they can be revoked.
+   */
+  async settle (store: TokenStore, userId: UserKey): Promise<MiroTokenState[]> {
+    const flight = this.flights.get(store.flightKey(userId))
+    if (flight !== undefined) await this.withinRequestLimit(flight).catch(() => {})
+    return this.pending.take(store, userId)
+  }
+
+  /** App close: refreshes in flight get httpTimeout to finish, pending writes one last try. */
+  async close (): Promise<void> {
+    await Promise.all([...this.flights.values()].map((flight) => this.withinRequestLimit(flight).catch(() => {})))
+    const lost = await this.pending.drain()
+    if (lost > 0) this.log.error({ users: lost }, 'fastify-miro: the app closed with refreshed Miro tokens it could not store: these users will have to log in again')
+  }
+
+  /** Revokes a pair at Miro, logging (without secrets) when Miro does not confirm it. */
+  revokeQuietly (state: MiroTokenState, why: string): void {
+    revokeAccessToken(this.endpoint, state.accessToken).catch((err: unknown) => {
+      this.log.warn({ code: (err as { code?: string }).code, why }, 'fastify-miro: Miro did not confirm a token revocation')
+    })
+  }
+
+  private withinRequestLimit<T> (flight: Promise<T>): Promise<T> {
+    const ms = this.endpoint.httpTimeout
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new MiroTimeoutError('token refresh', ms)), ms)
+      flight.then((value) => { clearTimeout(timer); resolve(value) }, (err: unknown) => { clearTimeout(timer); reject(err) })
+    })
+  }
+
+  private async lead (store: TokenStore, userId: UserKey, seen: MiroTokenState, force: boolean): Promise<MiroTokenState> {
     const lock = store.lock
-    if (lock === undefined) return this.refreshNow(store, userId, seen)
-    const deadline = Date.now() + this.waitMs
+    if (lock === undefined) return this.refreshFrom(store, userId, seen)
+    // A holder renews its lease for as long as it works: wait as long as a request may.
+    const deadline = Date.now() + this.endpoint.httpTimeout
     for (;;) {
-      const token = await lock.acquire(userId, this.lockTtlMs)
-      if (token !== null) {
+      const lease = await Lease.acquire(lock, userId)
+      if (lease !== null) {
         try {
           // Re-read under the lock: another instance may have refreshed since `seen`.
-          const current = await store.get(userId)
+          const current = this.upgrade(store, userId, await store.get(userId))
           if (current === undefined) throw new MiroNotAuthorizedError()
-          return refreshedSince(current, seen) ? current : await this.refreshNow(store, userId, current)
+          if (refreshedSince(current, seen, force)) return current
+          return await this.refreshFrom(store, userId, current)
         } finally {
-          // Should the release fail, the lock expires by itself after lockTtlMs.
-          await lock.release(userId, token).catch(() => {})
+          // An unstored pair keeps the lock (renewed) until it lands: nobody may refresh meanwhile.
+          const pending = this.pending.settled(store, userId)
+          if (pending === undefined) await lease.release()
+          else pending.then(() => lease.release(), () => {})
         }
       }
-      if (Date.now() >= deadline) throw new MiroRefreshBusyError(this.waitMs)
+      if (Date.now() >= deadline) throw new MiroRefreshBusyError(this.endpoint.httpTimeout)
       await sleep(this.pollMs)
-      const current = await store.get(userId)
+      const current = this.upgrade(store, userId, await store.get(userId))
       if (current === undefined) throw new MiroNotAuthorizedError()
-      if (refreshedSince(current, seen)) return current
+      if (refreshedSince(current, seen, force)) return current
     }
   }
 
-  private async refreshNow (store: TokenStore, userId: UserKey, state: MiroTokenState): Promise<MiroTokenState> {
+  private async refreshFrom (store: TokenStore, userId: UserKey, from: MiroTokenState): Promise<MiroTokenState> {
     let fresh: MiroTokenState
     try {
       const body = await requestToken(this.endpoint, 'token refresh', {
         grant_type: 'refresh_token',
-        refresh_token: state.refreshToken ?? ''
-      })
-      fresh = stateFromTokenResponse(body)
+        refresh_token: from.refreshToken ?? ''
+      }, this.limitMs)
+      fresh = withLoginFields(stateFromTokenResponse(body), from)
     } catch (err) {
-      // Miro refused the refresh token: it is dead for good, so is the stored state.
-      if (err instanceof MiroTokenRevokedError) await store.set(userId, undefined)
+      if (err instanceof MiroTokenRevokedError) return this.afterInvalidGrant(store, userId, from, err)
       throw err
     }
-    // A refresh answer may leave out what the login answer had.
-    if (fresh.userId === '') fresh.userId = state.userId
-    if (fresh.teamId === undefined && state.teamId !== undefined) fresh.teamId = state.teamId
-    if (fresh.scope === undefined && state.scope !== undefined) fresh.scope = state.scope
-    await store.set(userId, fresh)
-    return fresh
+    const committed = await this.pending.commit(store, userId, from, fresh)
+    if (committed.state === undefined) throw new MiroNotAuthorizedError()
+    return committed.state
+  }
+
+  /**
+   * Miro refused the refresh token. Either it is dead for good (revoked, expired), or another
+   * instance rotated it and is storing the new pair right now: give that pair a moment to
+   * show up, and delete only the very state that was refreshed (a newer one wins).
+   */
+  private async afterInvalidGrant (store: TokenStore, userId: UserKey, from: MiroTokenState, err: Error): Promise<MiroTokenState> {
+    // Within the request's own time limit, so a real revocation answers 401, not 504.
+    const deadline = Date.now() + Math.min(INVALID_GRANT_GRACE_MS, this.endpoint.httpTimeout / 2)
+    for (;;) {
+      const current = this.upgrade(store, userId, await store.get(userId))
+      if (current === undefined) throw new MiroNotAuthorizedError()
+      if (current.accessToken !== from.accessToken) return current
+      if (Date.now() >= deadline) break
+      await sleep(GRACE_POLL_MS)
+    }
+    const result = await store.replace(userId, from.accessToken, undefined)
+    if (result.replaced) throw err
+    if (result.current === undefined) throw new MiroNotAuthorizedError()
+    return result.current
   }
 }

@@ -3,13 +3,17 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { randomToken, safeEqual } from './crypto'
 import {
   MiroAccessDeniedError, MiroCodeRejectedError, MiroInvalidReturnToError, MiroInvalidStateError, MiroMissingCodeError,
-  MiroNotAuthorizedError, MiroOptionsError, MiroStorageError, describeCause
+  MiroNoUserIdError, MiroNotAuthorizedError, MiroOptionsError, MiroStorageError, MiroUnavailableError, describeCause
 } from './errors'
+import { revokeAccessToken } from './oauth'
 import type { ResolvedOptions, ResolvedRoutes } from './options'
 import { stateKey } from './identity'
 import { cookiePendingLogins, LOGIN_LIFE_MS, sessionPendingLogins, type PendingLogin, type PendingLoginStore } from './pending-login'
 import { safeReturnTo } from './return-to'
+import type { MiroTokenState } from './state'
+import { hasUserId } from './storage/guard'
 import { sessionOf } from './storage/session'
+import type { UserKey } from './storage/types'
 
 export type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
@@ -61,6 +65,53 @@ async function sessionCall (request: FastifyRequest, method: 'regenerate' | 'sav
   }
 }
 
+/**
+ * The callback's work once the state checked out. Whom the tokens are for is known before the
+ * code is spent (inside a board, Miro's answer names them); the user's earlier tokens are
+ * replaced and revoked, not left live at Miro.
+ */
+async function exchangeAndStore (request: FastifyRequest, options: ResolvedOptions, code: string): Promise<void> {
+  const miro = request.miro
+  const inBoard = options.identity === 'idToken'
+  const before = inBoard ? undefined : options.userId(request)
+  if (!inBoard && !hasUserId(before)) throw new MiroNoUserIdError()
+  let earlier = before === undefined || before === null ? undefined : await miro.getState(before)
+  const state = await miro.exchangeCode(code)
+  let key: UserKey | null | undefined
+  if (inBoard) {
+    // Inside a board the session does not name the user (other logins may live in it): the
+    // tokens belong to the Miro team and user they were issued for.
+    if (state.userId === '' || state.teamId === undefined) {
+      await revokeOrWarn(request, options, state, 'a login whose answer names no user or team')
+      throw new MiroUnavailableError('code exchange', 'the answer names no user_id or team_id')
+    }
+    key = stateKey(state)
+    earlier = await miro.getState(key)
+  } else {
+    // The earlier tokens go with the session they were stored for (a record or a key of it).
+    if (earlier !== undefined) await miro.setState(before as UserKey, undefined)
+    // A fresh session id after login: an id planted before it (session fixation) is worthless.
+    await sessionCall(request, 'regenerate')
+    key = options.userId(request)
+    if (!hasUserId(key)) throw new MiroNoUserIdError()
+  }
+  await miro.setState(key, state)
+  // Saved now, so @fastify/session sends the new cookie even when nothing else marks the
+  // session as modified (tokens in Redis, saveUninitialized: false).
+  await sessionCall(request, 'save')
+  if (earlier !== undefined && earlier.accessToken !== state.accessToken) {
+    await revokeOrWarn(request, options, earlier, 'the tokens a new login replaced')
+  }
+}
+
+async function revokeOrWarn (request: FastifyRequest, options: ResolvedOptions, state: MiroTokenState, what: string): Promise<void> {
+  try {
+    await revokeAccessToken(options, state.accessToken)
+  } catch (err) {
+    request.log.warn({ code: (err as { code?: string }).code, what }, 'fastify-miro: Miro did not confirm a token revocation')
+  }
+}
+
 export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptions, routes: ResolvedRoutes): void {
   const pending = pendingLoginStore(fastify, options, routes)
   if (!options.customUserId && !fastify.hasRequestDecorator('session')) {
@@ -98,16 +149,7 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
       if (options.checkState && !validState(login, param(request, 'state'))) throw new MiroInvalidStateError()
       const code = param(request, 'code')
       if (code === undefined || code === '') throw new MiroMissingCodeError()
-      const state = await request.miro.exchangeCode(code)
-      // A fresh session id after login: an id planted before it (session fixation) is worthless.
-      // Inside a board the session does not name the user, and other logins may live in it.
-      if (options.identity !== 'idToken') await sessionCall(request, 'regenerate')
-      // Inside a board, the tokens belong to the Miro team and user they were issued for.
-      const key = options.identity === 'idToken' ? stateKey(state) : options.userId(request) as string
-      await request.miro.setState(key, state)
-      // Saved now, so @fastify/session sends the new cookie even when nothing else marks the
-      // session as modified (tokens in Redis, saveUninitialized: false).
-      await sessionCall(request, 'save')
+      await exchangeAndStore(request, options, code)
       return reply.redirect(login?.returnTo ?? routes.successRedirect, 302)
     } catch (err) {
       const { statusCode, code } = err as { statusCode?: number, code?: string }

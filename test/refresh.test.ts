@@ -103,15 +103,20 @@ t.test('redis backend', async (t) => {
     t.equal(down.json().code, 'FST_MIRO_UNAVAILABLE')
     t.equal(await probe.get('miro:token:patient'), stored, 'untouched')
 
-    sandbox.failTokenEndpoint({ delayMs: 2000 })
+    // Slower than httpTimeout: the request answers 504, the refresh goes on (Miro may rotate
+    // any moment now: giving up would lose the new pair), and nobody refreshes again meanwhile.
+    sandbox.failTokenEndpoint({ delayMs: 1000, times: 1 })
     const slow = await app.inject({ url: '/boards', headers })
     t.equal(slow.statusCode, 504)
     t.equal(slow.json().code, 'FST_MIRO_TIMEOUT')
-    t.equal(await probe.get('miro:token:patient'), stored, 'untouched')
-
-    sandbox.failTokenEndpoint(null)
-    t.equal((await app.inject({ url: '/boards', headers })).statusCode, 200, 'works again once Miro is back')
-    t.equal(refreshes(sandbox), 1)
+    const joined = await app.inject({ url: '/boards', headers })
+    t.equal(joined.statusCode, 504, 'a request meanwhile waits for the same refresh')
+    t.equal(sandbox.tokenCalls.filter((c) => c.grantType === 'refresh_token').length, 1, 'the 503 call, and no second refresh was sent yet')
+    const deadline = Date.now() + 5000
+    while (refreshes(sandbox) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    t.equal((await app.inject({ url: '/boards', headers })).statusCode, 200, 'the late answer was stored and serves the next request')
+    t.equal(refreshes(sandbox), 1, 'one refresh in all')
+    t.not(await probe.get('miro:token:patient'), stored, 'the rotated pair is stored')
 
     await expireStored(probe, 'miro:token:patient')
     const kept = await probe.get('miro:token:patient')
