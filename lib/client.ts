@@ -81,7 +81,20 @@ export class MiroClient extends Miro {
 
   /** The stored state of `userId` (or the newer pair this process holds), `undefined` when logged out. */
   async getState (userId: ExternalUserId): Promise<MiroTokenState | undefined> {
-    return this.context.refresher.upgrade(this.store, userId, await this.store.get(userId))
+    let stored: MiroTokenState | undefined
+    try {
+      stored = await this.store.get(userId)
+    } catch (err) {
+      return this.heldDuring(err, userId)
+    }
+    return this.context.refresher.upgrade(this.store, userId, stored)
+  }
+
+  /** A storage outage: the pair this process could not store yet still serves, else the error. */
+  private heldDuring (err: unknown, userId: ExternalUserId): MiroTokenState {
+    const held = this.context.refresher.pending.held(this.store, userId)
+    if (held === undefined) throw err
+    return held
   }
 
   /** Stores (or, with `undefined`, deletes) the state of `userId`. */
@@ -91,7 +104,7 @@ export class MiroClient extends Miro {
 
   /** A valid access token, refreshed first when it has expired (once per user at a time). */
   override async getAccessToken (userId: ExternalUserId): Promise<string> {
-    const state = this.context.refresher.upgrade(this.store, userId, await this.store.get(userId))
+    const state = await this.getState(userId)
     if (state === undefined) throw new MiroNotAuthorizedError()
     if (!needsRefresh(state)) return state.accessToken
     return (await this.context.refresher.refresh(this.store, userId, state)).accessToken
@@ -103,7 +116,12 @@ export class MiroClient extends Miro {
    */
   override async isAuthorized (userId: ExternalUserId): Promise<boolean> {
     // The common case, a stored token still fresh, reads storage once and nothing else.
-    const state = this.context.refresher.upgrade(this.store, userId, await this.store.get(userId))
+    let state: MiroTokenState | undefined
+    try {
+      state = this.context.refresher.upgrade(this.store, userId, await this.store.get(userId))
+    } catch (err) {
+      state = this.heldDuring(err, userId)
+    }
     if (state === undefined) return false
     if (!needsRefresh(state)) return true
     try {

@@ -65,6 +65,11 @@ export class PendingWrites {
     return entry.fresh
   }
 
+  /** The pair held for the user, if any: it serves while the store is unreachable. */
+  held (store: TokenStore, userId: UserKey): MiroTokenState | undefined {
+    return this.entries.size === 0 ? undefined : this.entries.get(store.flightKey(userId))?.fresh
+  }
+
   /** Logout: forgets the user's pending pair and hands it over (to be revoked). */
   take (store: TokenStore, userId: UserKey): MiroTokenState[] {
     const key = store.flightKey(userId)
