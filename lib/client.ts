@@ -6,7 +6,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { retryingOn401 } from './api-auth'
 import { MiroMissingCodeError, MiroNotAuthorizedError, isLoggedOutError } from './errors'
 import { logOut } from './logout'
-import { requestToken, revokeAccessToken } from './oauth'
+import { requestToken, revokeOrWarn } from './oauth'
 import type { ResolvedOptions } from './options'
 import type { TokenRefresher } from './refresh'
 import { needsRefresh, stateFromTokenResponse, type MiroTokenState } from './state'
@@ -55,10 +55,18 @@ export class MiroClient extends Miro {
     return url
   }
 
-  /** Exchanges a login's code (or the callback URL holding it); resolves once the state is stored. */
+  /**
+   * Exchanges a login's code (or the callback URL holding it); resolves once the state is
+   * stored. Tokens stored before for `userId` are replaced and revoked at Miro.
+   */
   override async exchangeCodeForAccessToken (userId: ExternalUserId, urlOrCode: string): Promise<string> {
-    const state = await this.exchangeCode(codeOf(urlOrCode))
+    const code = codeOf(urlOrCode)
+    const earlier = code === '' ? undefined : await this.getState(userId)
+    const state = await this.exchangeCode(code)
     await this.setState(userId, state)
+    if (earlier !== undefined && earlier.accessToken !== state.accessToken) {
+      await revokeOrWarn(this.context.options, earlier.accessToken, this.log, 'the tokens a new login replaced')
+    }
     return state.accessToken
   }
 
@@ -170,12 +178,7 @@ export class MiroClient extends Miro {
    * deleted even when Miro cannot be reached, which is logged as a warning.
    */
   override async revokeToken (userId: ExternalUserId): Promise<void> {
-    await logOut(this.store, userId, this.context.refresher, async (state) => {
-      try {
-        await revokeAccessToken(this.context.options, state.accessToken)
-      } catch (err) {
-        this.log.warn({ code: (err as { code?: string }).code }, 'fastify-miro: Miro did not confirm the token revocation; the stored tokens are deleted anyway')
-      }
-    })
+    await logOut(this.store, userId, this.context.refresher, (state) =>
+      revokeOrWarn(this.context.options, state.accessToken, this.log, 'logout: the stored tokens are deleted anyway'))
   }
 }

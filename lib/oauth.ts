@@ -78,3 +78,12 @@ export async function revokeAccessToken (ep: Endpoint, accessToken: string): Pro
   })
   if (!answer.ok) throw failure('token revoke', answer)
 }
+
+/** Revokes an access token, best effort: a failure is logged (its code only), never thrown. */
+export async function revokeOrWarn (ep: Endpoint, accessToken: string, log: { warn (obj: object, msg: string): void }, what: string): Promise<void> {
+  try {
+    await revokeAccessToken(ep, accessToken)
+  } catch (err) {
+    log.warn({ code: (err as { code?: string }).code, what }, 'fastify-miro: Miro did not confirm the token revocation')
+  }
+}

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { MiroNotAuthorizedError, MiroRefreshBusyError, MiroTimeoutError, MiroTokenRevokedError } from './errors'
 import { Lease } from './lifecycle/lease'
 import { PendingWrites } from './lifecycle/pending-writes'
-import { requestToken, revokeAccessToken } from './oauth'
+import { requestToken, revokeOrWarn } from './oauth'
 import type { ResolvedOptions } from './options'
 import { needsRefresh, stateFromTokenResponse, type MiroTokenState } from './state'
 import type { TokenStore, UserKey } from './storage/types'
@@ -53,7 +53,9 @@ export class TokenRefresher {
 
   constructor (private readonly endpoint: Endpoint, private readonly log: RefreshLogger, private readonly pollMs = 25) {
     this.limitMs = refreshLimitMs(endpoint.httpTimeout)
-    this.pending = new PendingWrites((state) => { this.revokeQuietly(state, 'a refreshed pair lost to a logout or a new login') })
+    this.pending = new PendingWrites((state) => {
+      revokeOrWarn(endpoint, state.accessToken, log, 'a refreshed pair that lost to a logout or a new login').catch(() => {})
+    })
   }
 
   /**
@@ -92,13 +94,6 @@ export class TokenRefresher {
     await Promise.all([...this.flights.values()].map((flight) => this.withinRequestLimit(flight).catch(() => {})))
     const lost = await this.pending.drain()
     if (lost > 0) this.log.error({ users: lost }, 'fastify-miro: the app closed with refreshed Miro tokens it could not store: these users will have to log in again')
-  }
-
-  /** Revokes a pair at Miro, logging (without secrets) when Miro does not confirm it. */
-  revokeQuietly (state: MiroTokenState, why: string): void {
-    revokeAccessToken(this.endpoint, state.accessToken).catch((err: unknown) => {
-      this.log.warn({ code: (err as { code?: string }).code, why }, 'fastify-miro: Miro did not confirm a token revocation')
-    })
   }
 
   private withinRequestLimit<T> (flight: Promise<T>): Promise<T> {

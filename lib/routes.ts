@@ -5,12 +5,11 @@ import {
   MiroAccessDeniedError, MiroCodeRejectedError, MiroInvalidReturnToError, MiroInvalidStateError, MiroMissingCodeError,
   MiroNoUserIdError, MiroNotAuthorizedError, MiroOptionsError, MiroStorageError, MiroUnavailableError, describeCause
 } from './errors'
-import { revokeAccessToken } from './oauth'
+import { revokeOrWarn } from './oauth'
 import type { ResolvedOptions, ResolvedRoutes } from './options'
 import { stateKey } from './identity'
 import { cookiePendingLogins, LOGIN_LIFE_MS, sessionPendingLogins, type PendingLogin, type PendingLoginStore } from './pending-login'
 import { safeReturnTo } from './return-to'
-import type { MiroTokenState } from './state'
 import { hasUserId } from './storage/guard'
 import { sessionOf } from './storage/session'
 import type { UserKey } from './storage/types'
@@ -82,7 +81,7 @@ async function exchangeAndStore (request: FastifyRequest, options: ResolvedOptio
     // Inside a board the session does not name the user (other logins may live in it): the
     // tokens belong to the Miro team and user they were issued for.
     if (state.userId === '' || state.teamId === undefined) {
-      await revokeOrWarn(request, options, state, 'a login whose answer names no user or team')
+      await revokeOrWarn(options, state.accessToken, request.log, 'a login whose answer names no user or team')
       throw new MiroUnavailableError('code exchange', 'the answer names no user_id or team_id')
     }
     key = stateKey(state)
@@ -100,15 +99,7 @@ async function exchangeAndStore (request: FastifyRequest, options: ResolvedOptio
   // session as modified (tokens in Redis, saveUninitialized: false).
   await sessionCall(request, 'save')
   if (earlier !== undefined && earlier.accessToken !== state.accessToken) {
-    await revokeOrWarn(request, options, earlier, 'the tokens a new login replaced')
-  }
-}
-
-async function revokeOrWarn (request: FastifyRequest, options: ResolvedOptions, state: MiroTokenState, what: string): Promise<void> {
-  try {
-    await revokeAccessToken(options, state.accessToken)
-  } catch (err) {
-    request.log.warn({ code: (err as { code?: string }).code, what }, 'fastify-miro: Miro did not confirm a token revocation')
+    await revokeOrWarn(options, earlier.accessToken, request.log, 'the tokens a new login replaced')
   }
 }
 

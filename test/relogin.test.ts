@@ -4,7 +4,7 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { startSandbox } from '../sandbox/index'
-import { Browser, buildApp, pathOf } from './helpers/app'
+import { Browser, buildApp, freshCode, pathOf } from './helpers/app'
 import { startRedis } from './helpers/redis'
 
 t.test('session storage: a second login revokes the first login\'s tokens', async (t) => {
@@ -85,4 +85,16 @@ t.test('no user id at the callback: the code is not exchanged', async (t) => {
   t.equal(res.statusCode, 500)
   t.equal(res.json().code, 'FST_MIRO_NO_USER_ID')
   t.same(sandbox.tokenCalls, [], 'the code was not spent at Miro')
+})
+
+t.test('exchangeCodeForAccessToken (the SDK way) also replaces and revokes the earlier tokens', async (t) => {
+  const sandbox = await startSandbox()
+  t.teardown(() => sandbox.close())
+  const app = await buildApp({ sandbox, session: false, miro: { storage: 'memory', routes: false } })
+  app.post<{ Body: { code: string } }>('/exchange', async (request) => request.miro.exchangeCodeForAccessToken('u1', request.body.code))
+  t.teardown(() => app.close())
+  const first = (await app.inject({ method: 'POST', url: '/exchange', payload: { code: await freshCode(sandbox) } })).body
+  const second = (await app.inject({ method: 'POST', url: '/exchange', payload: { code: await freshCode(sandbox) } })).body
+  t.not(second, first)
+  t.same(sandbox.accessTokensOf(sandbox.users[0]!.id), [second])
 })
