@@ -54,6 +54,7 @@ t.test('the reader: nested same-name keys, strings and escapes do not fool it', 
   t.equal(read(nested, 'team_id'), TEAM, 'only the top-level key counts')
   const inString = `{"note":"\\"team_id\\":1, {\\"team_id\\":2}","team_id":${TEAM},"x":"}{]["}`
   t.equal(read(inString, 'team_id'), TEAM, 'a string holding "team_id":1, quotes and brackets is skipped whole')
+  t.equal(read(`{"a":{"s":"}]","t":["{"]},"team_id":${TEAM}}`, 'team_id'), TEAM, 'brackets inside nested strings do not end the nesting')
   t.equal(integerLiteral(`{"x":{"team_id":${TEAM}}}`, 'team_id'), undefined, 'a nested key alone is not the top-level one')
   t.equal(integerLiteral(`{"x":"\\"team_id\\":${TEAM}"}`, 'team_id'), undefined, 'nor is a string that reads like it')
   t.equal(read(`{"team\\u005fid":${TEAM}}`, 'team_id'), TEAM, 'an escaped key is the key JSON.parse sees')
