@@ -4,6 +4,7 @@
 import { createVerifier } from 'fast-jwt'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { MiroInvalidIdTokenError } from './errors'
+import { exactInteger } from './exact-ids'
 import type { MiroTokenState } from './state'
 
 export interface MiroIdentity {
@@ -30,8 +31,26 @@ const REASONS: Record<string, string> = {
   FAST_JWT_INVALID_PAYLOAD: 'it is not a JWT'
 }
 
-const claim = (value: unknown): string | undefined =>
-  (typeof value === 'string' && value !== '') || (typeof value === 'number' && Number.isFinite(value)) ? String(value) : undefined
+/** Refused claim: a number that cannot be kept exactly. */
+const INEXACT = null
+
+/**
+ * A `team` or `user` claim as a string: a non-empty string as is; a number as its exact digits.
+ * The verified payload was JSON.parse'd, which rounds ids above 2^53, so those are read again
+ * from the signed payload text; only then is it decoded (the common claims cost nothing more).
+ */
+function claim (payload: Record<string, unknown>, name: string, token: string): string | undefined | typeof INEXACT {
+  const value = payload[name]
+  if (typeof value === 'string') return value === '' ? undefined : value
+  if (typeof value !== 'number') return undefined
+  return exactInteger(payload, name, () => payloadText(token)) ?? INEXACT
+}
+
+/** The payload segment's JSON text, decoded as fast-jwt decodes it (the token is verified already). */
+function payloadText (token: string): string {
+  const first = token.indexOf('.')
+  return Buffer.from(token.slice(first + 1, token.indexOf('.', first + 1)), 'base64').toString('utf8')
+}
 
 export function createIdTokenReader (clientId: string, clientSecret: string): (request: FastifyRequest) => MiroIdentity {
   const verify = createVerifier({
@@ -47,14 +66,16 @@ export function createIdTokenReader (clientId: string, clientSecret: string): (r
     if (typeof header !== 'string' || header.slice(0, 7).toLowerCase() !== 'bearer ') {
       throw new MiroInvalidIdTokenError('the request has no "Authorization: Bearer <id token>" header')
     }
+    const token = header.slice(7).trim()
     let payload: Record<string, unknown>
     try {
-      payload = verify(header.slice(7).trim()) as Record<string, unknown>
+      payload = verify(token) as Record<string, unknown>
     } catch (err) {
       throw new MiroInvalidIdTokenError(REASONS[(err as { code?: string }).code ?? ''] ?? 'it could not be verified')
     }
-    const userId = claim(payload.user)
-    const teamId = claim(payload.team)
+    const userId = claim(payload, 'user', token)
+    const teamId = claim(payload, 'team', token)
+    if (userId === INEXACT || teamId === INEXACT) throw new MiroInvalidIdTokenError('its team or user claim is not an exact id')
     if (userId === undefined || teamId === undefined) throw new MiroInvalidIdTokenError('its team or user claim is empty')
     return { userId, teamId }
   }

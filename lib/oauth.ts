@@ -5,6 +5,7 @@ import {
   MiroCodeRejectedError, MiroTimeoutError, MiroTokenRequestError, MiroTokenRevokedError,
   MiroUnavailableError, describeCause
 } from './errors'
+import { exactInteger } from './exact-ids'
 import type { ResolvedOptions } from './options'
 import type { TokenResponse } from './state'
 
@@ -12,7 +13,7 @@ export type TokenCall = 'code exchange' | 'token refresh' | 'token revoke'
 
 type Endpoint = Pick<ResolvedOptions, 'clientId' | 'clientSecret' | 'tokenUrl' | 'revokeUrl' | 'httpTimeout'>
 
-interface Answer { status: number, ok: boolean, body: unknown }
+interface Answer { status: number, ok: boolean, body: unknown, text: string }
 
 // One time limit covers connecting, the answer and its body.
 async function call (ep: Endpoint, kind: TokenCall, url: string, init: RequestInit, timeoutMs = ep.httpTimeout): Promise<Answer> {
@@ -23,7 +24,7 @@ async function call (ep: Endpoint, kind: TokenCall, url: string, init: RequestIn
     try {
       body = JSON.parse(text)
     } catch {}
-    return { status: response.status, ok: response.ok, body }
+    return { status: response.status, ok: response.ok, body, text }
   } catch (err) {
     const name = (err as Error | null)?.name
     if (name === 'TimeoutError' || name === 'AbortError') throw new MiroTimeoutError(kind, timeoutMs)
@@ -65,6 +66,25 @@ export async function requestToken (ep: Endpoint, kind: TokenCall, params: Recor
   const token = answer.body as TokenResponse | undefined
   if (typeof token?.access_token !== 'string' || token.access_token === '') {
     throw new MiroUnavailableError(kind, 'the answer has no access_token')
+  }
+  return withExactIds(kind, token, answer.text)
+}
+
+/**
+ * `user_id` and `team_id` as strings: as sent, or a number's exact digits read from the answer's
+ * text (lib/exact-ids.ts); an id that cannot be kept exactly refuses the whole answer.
+ */
+function withExactIds (kind: TokenCall, token: TokenResponse, text: string): TokenResponse {
+  const body = token as unknown as Record<string, unknown>
+  for (const key of ['user_id', 'team_id']) {
+    const value = body[key]
+    if (value === undefined || value === null) {
+      delete body[key]
+    } else if (typeof value !== 'string') {
+      const id = exactInteger(body, key, () => text)
+      if (id === undefined) throw new MiroUnavailableError(kind, 'the answer has a user_id or team_id that is not an exact integer')
+      body[key] = id
+    }
   }
   return token
 }

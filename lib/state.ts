@@ -15,13 +15,16 @@ export interface MiroTokenState extends State {
   scope?: string
 }
 
-/** The JSON body of a successful `POST /v1/oauth/token`. */
+/**
+ * The JSON body of a successful `POST /v1/oauth/token`, ids as strings: lib/oauth.ts turns a
+ * numeric id into its exact digits (lib/exact-ids.ts) or refuses the answer.
+ */
 export interface TokenResponse {
   access_token: string
   refresh_token?: string
   expires_in?: number
-  user_id?: string | number
-  team_id?: string | number
+  user_id?: string
+  team_id?: string
   scope?: string
   token_type?: string
 }
@@ -31,14 +34,14 @@ const EXPIRY_MARGIN_MS = 120_000
 
 export function stateFromTokenResponse (body: TokenResponse, now = Date.now()): MiroTokenState {
   const state: MiroTokenState = {
-    userId: body.user_id === undefined ? '' : String(body.user_id),
+    userId: body.user_id ?? '',
     accessToken: body.access_token
   }
   if (body.refresh_token) state.refreshToken = body.refresh_token
   if (typeof body.expires_in === 'number' && body.expires_in > 0) {
     state.tokenExpiresAt = new Date(now + body.expires_in * 1000 - EXPIRY_MARGIN_MS).toISOString()
   }
-  if (body.team_id !== undefined && body.team_id !== null) state.teamId = String(body.team_id)
+  if (body.team_id !== undefined) state.teamId = body.team_id
   if (typeof body.scope === 'string') state.scope = body.scope
   return state
 }

@@ -5,8 +5,8 @@ import type { Socket } from 'node:net'
 import { submitConsent } from './client'
 import { mintIdToken } from './idtoken'
 import { createRouter } from './router'
-import { Store, type Context } from './state'
-import type { Sandbox, SandboxOptions } from './types'
+import { DIGITS, Store, type Context } from './state'
+import type { Sandbox, SandboxOptions, TokenFault } from './types'
 
 export type {
   ConsentOptions,
@@ -35,14 +35,14 @@ export async function startSandbox (opts: SandboxOptions = {}): Promise<Sandbox>
     revokeCalls: ctx.revokeCalls,
     approve: (authorizeUrl, consent) => submitConsent(url, authorizeUrl, 'allow', consent),
     deny: (authorizeUrl) => submitConsent(url, authorizeUrl, 'deny'),
-    mintIdToken: (idOpts) => mintIdToken(ctx.store, ctx.clientId, ctx.clientSecret, idOpts),
+    mintIdToken: (idOpts) => mintIdToken(ctx.store, ctx.clientId, ctx.clientSecret, ctx.numericIds, idOpts),
     failTokenEndpoint (mode) {
-      if (mode !== null && mode.status === undefined && mode.delayMs === undefined) {
-        throw new TypeError('failTokenEndpoint: give status, delayMs or both (or null to reset)')
-      }
+      if (mode !== null) checkFault(mode)
       ctx.fault = mode === null ? null : { ...mode, remaining: mode.times ?? Infinity }
     },
     accessTokensOf: (userId) => ctx.store.liveAccessTokensOf(userId),
+    refreshTokensOf: (userId) => ctx.store.liveRefreshTokensOf(userId),
+    revokeUser: (userId) => ctx.store.revokeUser(userId),
     close () {
       closing ??= new Promise<void>((resolve, reject) => {
         for (const timer of ctx.timers) clearTimeout(timer)
@@ -65,15 +65,49 @@ function createContext (opts: SandboxOptions): Context {
   if (users.length === 0 || users.some((u) => !u.name)) {
     throw new TypeError('options.users should list at least one user, each with a name')
   }
+  const numericIds = opts.numericIds === true
+  if (numericIds) {
+    for (const [i, user] of users.entries()) {
+      for (const key of ['id', 'teamId'] as const) {
+        const id = user[key]
+        if (id !== undefined && !DIGITS.test(id)) {
+          throw new TypeError(`options.users[${i}].${key} should be a string of digits (no sign, no leading zero) with numericIds: true, got ${JSON.stringify(id)}`)
+        }
+      }
+    }
+  }
   return {
     store: new Store(opts.now ?? Date.now, users),
     clientId: opts.clientId ?? 'sandbox-client-id',
     clientSecret: opts.clientSecret ?? 'sandbox-client-secret',
     expiresIn,
+    numericIds,
     tokenCalls: [],
     revokeCalls: [],
     fault: null,
     timers: new Set()
+  }
+}
+
+function checkFault (mode: TokenFault): void {
+  const { status, delayMs, answerDelayMs, times } = mode
+  if (status === undefined && delayMs === undefined && answerDelayMs === undefined) {
+    throw new TypeError('failTokenEndpoint: give status, delayMs, answerDelayMs or a combination (or null to reset)')
+  }
+  if (status !== undefined && !(Number.isInteger(status) && status >= 400 && status <= 599)) {
+    throw new TypeError('failTokenEndpoint: status should be an HTTP error status from 400 to 599')
+  }
+  for (const [name, ms] of [['delayMs', delayMs], ['answerDelayMs', answerDelayMs]] as const) {
+    if (ms !== undefined && !(Number.isFinite(ms) && ms >= 0)) {
+      throw new TypeError(`failTokenEndpoint: ${name} should be a number of milliseconds, 0 or more`)
+    }
+  }
+  if (status !== undefined && answerDelayMs !== undefined) {
+    // A refused call issues nothing, so there is nothing to lose by answering late.
+    throw new TypeError('failTokenEndpoint: answerDelayMs holds back the answer of a call that was handled; status refuses the call instead. For a late refusal use { status, delayMs }')
+  }
+  if (times !== undefined && !(times === Infinity || (Number.isInteger(times) && times > 0))) {
+    throw new TypeError('failTokenEndpoint: times should be a positive whole number (or leave it out for every call)')
   }
 }
 

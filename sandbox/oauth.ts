@@ -2,8 +2,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { requireToken } from './auth'
-import { isType, oauthErrorBody, readBody, readJson, sendJson } from './http'
-import { SCOPES, type Context, type Grant, type IssuedTokens } from './state'
+import { isType, oauthErrorBody, readBody, readJson, sendJson, sendJsonText } from './http'
+import { DIGITS, SCOPES, type Context, type Grant, type IssuedTokens } from './state'
+import type { TokenCall } from './types'
 
 interface Answer {
   status: number
@@ -27,15 +28,27 @@ export async function token (ctx: Context, req: IncomingMessage, res: ServerResp
   const answer = fault?.status ? injected(fault.status) : exchange(ctx, params, req.headers.authorization)
   const ok = answer.status === 200
   const error = typeof answer.body.error === 'string' ? answer.body.error : undefined
-  ctx.tokenCalls.push({
+  const call: TokenCall = {
     grantType: params.grant_type ?? '',
     ok,
     status: answer.status,
     ...(error === undefined ? {} : { error }),
     secretInQuery: query.has('client_secret'),
     at
-  })
-  sendJson(res, answer.status, answer.body, NO_STORE)
+  }
+  ctx.tokenCalls.push(call)
+  const text = ok && ctx.numericIds ? withBareIds(answer.body) : JSON.stringify(answer.body)
+  if (fault?.answerDelayMs) {
+    // Handled and recorded above: the tokens are issued and live, only the answer waits.
+    call.lateAnswer = 'pending'
+    await sleep(ctx, fault.answerDelayMs)
+    if (res.destroyed) {
+      call.lateAnswer = 'lost'
+      return
+    }
+    call.lateAnswer = 'sent'
+  }
+  sendJsonText(res, answer.status, text, NO_STORE)
 }
 
 export async function revoke (ctx: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -120,6 +133,21 @@ function tokenBody (ctx: Context, grant: Grant, tokens: IssuedTokens): Record<st
     user_id: grant.userId,
     team_id: grant.teamId
   }
+}
+
+/**
+ * numericIds: `user_id` and `team_id` as bare JSON numbers, written by hand: JSON.stringify of a
+ * Number would round 19-digit ids, and the digit strings are exact.
+ */
+function withBareIds (body: Record<string, unknown>): string {
+  const { user_id: userId, team_id: teamId, ...rest } = body
+  const inner = JSON.stringify(rest).slice(1, -1)
+  return `{${inner}${inner === '' ? '' : ','}"user_id":${digits(userId)},"team_id":${digits(teamId)}}`
+}
+
+function digits (id: unknown): string {
+  if (typeof id !== 'string' || !DIGITS.test(id)) throw new Error(`numericIds: id ${String(id)} is not a string of digits`)
+  return id
 }
 
 function fail (status: number, error: string, description: string): Answer {

@@ -4,6 +4,8 @@ import { randomBytes, randomInt } from 'node:crypto'
 import type { RevokeCall, SandboxUser, TokenCall, TokenFault } from './types'
 
 export const SCOPES = ['boards:read', 'boards:write']
+/** A JSON integer without sign or leading zeros: the ids numericIds can write as bare numbers. */
+export const DIGITS = /^(?:0|[1-9][0-9]*)$/
 const CODE_LIFE_MS = 10 * 60 * 1000 // Miro: codes live 10 minutes
 const REFRESH_LIFE_MS = 60 * 24 * 3600 * 1000 // Miro: refresh tokens live 60 days
 const DEFAULT_TEAM_NAME = 'Sandbox Team'
@@ -141,11 +143,13 @@ export class Store {
   /** Rotation like Miro: a refresh token works once, then it is dead. */
   consumeRefreshToken (token: string, clientId: string): RefreshToken | undefined {
     const record = this.refreshTokens.get(token)
-    if (!record || record.used || record.revoked || record.expiresAt <= this.now() || record.grant.clientId !== clientId) {
-      return undefined
-    }
+    if (!record || !this.refreshIsLive(record) || record.grant.clientId !== clientId) return undefined
     record.used = true
     return record
+  }
+
+  private refreshIsLive (record: RefreshToken): boolean {
+    return !record.used && !record.revoked && record.expiresAt > this.now()
   }
 
   liveAccessToken (token: string): AccessToken | undefined {
@@ -168,6 +172,26 @@ export class Store {
 
   liveAccessTokensOf (userId: string): string[] {
     return [...this.accessTokens.keys()].filter((t) => this.liveAccessToken(t)?.grant.userId === userId)
+  }
+
+  liveRefreshTokensOf (userId: string): string[] {
+    return [...this.refreshTokens].filter(([, r]) => r.grant.userId === userId && this.refreshIsLive(r)).map(([t]) => t)
+  }
+
+  /** Revokes every token of every grant of this user (all apps); returns how many were still live. */
+  revokeUser (userId: string): number {
+    let revoked = 0
+    for (const [token, record] of this.accessTokens) {
+      if (record.grant.userId !== userId) continue
+      if (this.liveAccessToken(token)) revoked++
+      record.revoked = true
+    }
+    for (const record of this.refreshTokens.values()) {
+      if (record.grant.userId !== userId) continue
+      if (this.refreshIsLive(record)) revoked++
+      record.revoked = true
+    }
+    return revoked
   }
 
   createBoard (owner: SandboxUser, name: string, description: string): BoardRecord {
@@ -201,10 +225,12 @@ export interface Context {
   clientId: string
   clientSecret: string
   expiresIn: number | null
+  /** SandboxOptions.numericIds: ids go out as bare JSON numbers. */
+  numericIds: boolean
   tokenCalls: TokenCall[]
   revokeCalls: RevokeCall[]
   fault: (TokenFault & { remaining: number }) | null
-  /** Pending fault delays, cleared on close so nothing outlives the server. */
+  /** Pending fault delays and held-back answers, cleared on close so nothing outlives the server. */
   timers: Set<NodeJS.Timeout>
 }
 

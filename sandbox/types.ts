@@ -29,6 +29,13 @@ export interface SandboxOptions {
    * Lets tests expire codes and tokens without waiting.
    */
   now?: () => number
+  /**
+   * Write `user_id` and `team_id` of token answers, and `team` and `user` of id tokens, as bare
+   * JSON numbers with their exact digits, the way Miro shows `team_id` in one of its examples.
+   * Sandbox ids are 19 digits, above 2^53: `JSON.parse` rounds them. Every user and team id must
+   * then be a string of digits. Default false: ids are JSON strings.
+   */
+  numericIds?: boolean
 }
 
 export interface TokenCall {
@@ -40,6 +47,12 @@ export interface TokenCall {
   secretInQuery: boolean
   /** When the call arrived (ms, sandbox clock). */
   at: number
+  /**
+   * Only for calls whose answer was held back (`failTokenEndpoint({ answerDelayMs })`): 'pending'
+   * while it waits, then 'sent', or 'lost' when the client had gone by then (it never got the
+   * tokens the call issued).
+   */
+  lateAnswer?: 'pending' | 'sent' | 'lost'
 }
 
 export interface RevokeCall {
@@ -72,10 +85,16 @@ export interface IdTokenOptions {
 }
 
 export interface TokenFault {
-  /** Answer with this status and a Miro error body instead of handling the call. */
+  /** Answer with this status (400–599) and a Miro error body instead of handling the call. */
   status?: number
-  /** Wait this long before answering (normally, unless `status` is set too). */
+  /** Wait this long, then handle the call (normally, unless `status` is set too). */
   delayMs?: number
+  /**
+   * Handle the call at once (a code is consumed, a refresh token rotated, the new pair issued
+   * and live), then hold the HTTP answer back this long. A client that gives up meanwhile has
+   * lost that pair, as with real Miro. Not with `status`: a refused call issues nothing.
+   */
+  answerDelayMs?: number
   /** How many token calls are affected. Default Infinity. */
   times?: number
 }
@@ -87,7 +106,7 @@ export interface Sandbox {
   clientSecret: string
   /** Live list: users created on the consent page are appended. */
   users: SandboxUser[]
-  /** Every answered POST /v1/oauth/token, in order. */
+  /** Every handled POST /v1/oauth/token, in order (recorded when handled, before a held-back answer). */
   tokenCalls: TokenCall[]
   /** Every answered POST /v2/oauth/revoke, in order. */
   revokeCalls: RevokeCall[]
@@ -101,6 +120,14 @@ export interface Sandbox {
   failTokenEndpoint (mode: TokenFault | null): void
   /** Access tokens of this user that still work (unexpired, unrevoked). */
   accessTokensOf (userId: string): string[]
+  /** Refresh tokens of this user that still work (unused, unexpired, unrevoked). */
+  refreshTokensOf (userId: string): string[]
+  /**
+   * As if the user removed the app or an admin revoked it: every access and refresh token of
+   * this user's grants stops working (API calls answer 401, refreshes invalid_grant). A later
+   * login makes a new grant that works. Returns how many live tokens it revoked.
+   */
+  revokeUser (userId: string): number
   /** Closes the server and every socket, keep-alive ones included. */
   close (): Promise<void>
 }

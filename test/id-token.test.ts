@@ -78,6 +78,7 @@ t.test('every refused id token gets 401 FST_MIRO_INVALID_ID_TOKEN and nothing is
   const [header, payload] = valid.split('.')
   const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
   const claims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString()) as Record<string, unknown>
+  const hs256 = createSigner({ key: sandbox.clientSecret, algorithm: 'HS256' })
   const cases: Record<string, Record<string, string>> = {
     'no Authorization header': {},
     'another scheme': { authorization: `Basic ${valid}` },
@@ -90,13 +91,24 @@ t.test('every refused id token gets 401 FST_MIRO_INVALID_ID_TOKEN and nothing is
     'another app (sub)': bearer(sandbox.mintIdToken({ clientId: 'another-app' })),
     'expired beyond the leeway': bearer(sandbox.mintIdToken({ iat: now() - 3600, expiresIn: 60 })),
     'not valid yet': bearer(sandbox.mintIdToken({ notBefore: now() + 600 })),
-    'no team claim': bearer(createSigner({ key: sandbox.clientSecret })({ sub: sandbox.clientId, user: '1', exp: now() + 60 })),
-    'no exp claim': bearer(createSigner({ key: sandbox.clientSecret })({ sub: sandbox.clientId, user: '1', team: '2' }))
+    'no team claim': bearer(hs256({ sub: sandbox.clientId, user: '1', exp: now() + 60 })),
+    'no exp claim': bearer(hs256({ sub: sandbox.clientId, user: '1', team: '2' })),
+    'a fractional user claim': bearer(hs256({ sub: sandbox.clientId, user: 1.5, team: '2', exp: now() + 60 })),
+    'a team claim of 1e21': bearer(hs256({ sub: sandbox.clientId, user: '1', team: 1e21, exp: now() + 60 }))
+  }
+  // Refused for the reason named, not for another one (fast-jwt signs with HS512 unless told).
+  const reasons: Record<string, RegExp> = {
+    'HS512 with the right secret': /its algorithm is not HS256/,
+    'no team claim': /it lacks the sub, team, user or exp claim/,
+    'no exp claim': /it lacks the sub, team, user or exp claim/,
+    'a fractional user claim': /its team or user claim is not an exact id/,
+    'a team claim of 1e21': /its team or user claim is not an exact id/
   }
   for (const [name, headers] of Object.entries(cases)) {
     const res = await app.inject({ url: '/boards', headers })
     t.equal(res.statusCode, 401, name)
     t.equal(res.json().code, 'FST_MIRO_INVALID_ID_TOKEN', name)
+    if (reasons[name]) t.match(res.json().message, reasons[name], `${name}: for that reason`)
     const whoami = await app.inject({ url: '/whoami', headers })
     t.equal(whoami.statusCode, 401, `${name}: reading request.miroIdentity refuses too`)
   }

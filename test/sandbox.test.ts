@@ -521,6 +521,145 @@ t.test('failTokenEndpoint: delay', async (t) => {
   t.type(await hanging, Error, 'the hanging request is cut off')
 })
 
+/** Polls until `check()` holds; bounded (5 s) so a broken sandbox fails the test instead of hanging it. */
+async function until (check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+t.test('failTokenEndpoint: answerDelayMs (Miro rotates, then answers late)', async (t) => {
+  const sb = await sandbox(t)
+  const userId = sb.users[0]?.id ?? ''
+  const first = await login(sb)
+  t.same(sb.refreshTokensOf(userId), [first.refresh_token])
+
+  // A client that gives up while the answer is held back.
+  sb.failTokenEndpoint({ answerDelayMs: 1500, times: 1 })
+  const abort = new AbortController()
+  const sent = Date.now()
+  const given = fetch(`${sb.url}/v1/oauth/token`, {
+    method: 'POST',
+    signal: abort.signal,
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: first.refresh_token, client_id: sb.clientId, client_secret: sb.clientSecret })
+  }).then(() => 'answered', (err: Error) => err.name)
+  await until(() => sb.tokenCalls.length === 2, 'the refresh to be handled')
+  t.ok(Date.now() - sent < 1000, `handled at once (${Date.now() - sent} ms), not after the answer delay`)
+  const call = sb.tokenCalls[1]
+  t.match(call, { grantType: 'refresh_token', ok: true, status: 200, lateAnswer: 'pending' }, 'recorded when handled, the answer still pending')
+  const [rotated, ...others] = sb.refreshTokensOf(userId)
+  t.ok(rotated !== undefined && rotated !== first.refresh_token && others.length === 0, 'the old refresh token is dead, the new one live, before the answer')
+  const fresh = sb.accessTokensOf(userId).find((token) => token !== first.access_token) ?? ''
+  t.equal((await getJson(`${sb.url}/v2/boards`, fresh)).status, 200, 'the new access token works before the answer')
+  t.equal(call?.lateAnswer, 'pending', 'all of that happened before the answer was sent')
+  abort.abort()
+  t.equal(await given, 'AbortError')
+  await until(() => call?.lateAnswer !== 'pending', 'the held-back answer')
+  t.equal(call?.lateAnswer, 'lost', 'the answer found the client gone')
+  t.match(await refresh(sb, first.refresh_token), { status: 400, body: { error: 'invalid_grant' } },
+    'retrying with the refresh token it still has gets invalid_grant: the pair is lost')
+  t.same(sb.refreshTokensOf(userId), [rotated], 'the lost pair stays live at Miro, unreachable')
+
+  // A client that waits gets the pair that was live all along; a code is consumed at once.
+  const code = await codeFor(sb)
+  sb.failTokenEndpoint({ answerDelayMs: 300, times: 1 })
+  const started = Date.now()
+  const patient = exchange(sb, code)
+  await until(() => sb.tokenCalls.length === 4, 'the exchange to be handled')
+  t.match(await exchange(sb, code), { status: 400, body: { error: 'invalid_grant' } }, 'the code was consumed before the answer')
+  const late = await patient
+  t.ok(Date.now() - started >= 290, `the answer waited ${Date.now() - started} ms`)
+  t.equal(late.status, 200)
+  t.ok(sb.accessTokensOf(userId).includes(late.body.access_token), 'the answer carries the pair issued when handled')
+  t.equal(sb.tokenCalls[3]?.lateAnswer, 'sent')
+  t.notOk('lateAnswer' in (sb.tokenCalls[4] ?? {}), 'times: 1 holds back one answer, the next call answers at once')
+
+  // delayMs and answerDelayMs together: wait, handle, wait, answer.
+  sb.failTokenEndpoint({ delayMs: 100, answerDelayMs: 100, times: 1 })
+  const both = Date.now()
+  t.equal((await refresh(sb, late.body.refresh_token)).status, 200)
+  t.ok(Date.now() - both >= 190, 'both waits add up')
+
+  t.throws(() => sb.failTokenEndpoint({ status: 503, answerDelayMs: 100 }), { name: 'TypeError', message: /answerDelayMs.*status/ })
+  t.throws(() => sb.failTokenEndpoint({ answerDelayMs: -1 }), { name: 'TypeError', message: /answerDelayMs should be/ })
+  t.throws(() => sb.failTokenEndpoint({ delayMs: Number.NaN }), { name: 'TypeError', message: /delayMs should be/ })
+  t.throws(() => sb.failTokenEndpoint({ status: 200 }), { name: 'TypeError', message: /400 to 599/ })
+  t.throws(() => sb.failTokenEndpoint({ answerDelayMs: 10, times: 0 }), { name: 'TypeError', message: /times/ })
+
+  // close() clears a held-back answer: nothing outlives the server.
+  const other = await startSandbox()
+  other.failTokenEndpoint({ answerDelayMs: 300 })
+  const hanging = exchange(other, await codeFor(other)).catch((err: Error) => err)
+  await until(() => other.tokenCalls.length === 1, 'the exchange to be handled')
+  const closing = Date.now()
+  await other.close()
+  t.ok(Date.now() - closing < 1000, 'close() returns at once')
+  t.type(await hanging, Error, 'the waiting request is cut off')
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.equal(other.tokenCalls[0]?.lateAnswer, 'pending', 'the answer timer was cleared: it never fired')
+})
+
+t.test('revokeUser: Miro revokes every token of a user', async (t) => {
+  const sb = await sandbox(t, { users: [{ name: 'Ada' }, { name: 'Bob' }] })
+  const [ada, bob] = [sb.users[0]?.id ?? '', sb.users[1]?.id ?? '']
+  const one = await login(sb, { userId: ada })
+  const rotated = (await refresh(sb, one.refresh_token)).body // the first access token lives on
+  const two = await login(sb, { userId: ada }) // a second grant (another device)
+  const bobs = await login(sb, { userId: bob })
+  t.equal(sb.accessTokensOf(ada).length, 3)
+  t.equal(sb.refreshTokensOf(ada).length, 2)
+
+  t.equal(sb.revokeUser(ada), 5, 'three access tokens and two refresh tokens were live')
+  for (const token of [one.access_token, rotated.access_token, two.access_token]) {
+    t.same((await getJson(`${sb.url}/v2/boards`, token)).body,
+      { type: 'error', status: 401, code: 'invalidToken', message: 'Invalid, expired or revoked access token' }, 'the API answers Miro\'s 401')
+  }
+  await t.rejects(new MiroApi(two.access_token, sb.url).getBoard('uXjVAAAAAAA='), { name: 'HttpError', statusCode: 401 }, 'through the SDK too')
+  for (const token of [rotated.refresh_token, two.refresh_token]) {
+    t.match(await refresh(sb, token), { status: 400, body: { error: 'invalid_grant' } }, 'refreshes answer invalid_grant')
+  }
+  t.same(sb.accessTokensOf(ada), [], 'no access token left live')
+  t.same(sb.refreshTokensOf(ada), [], 'no refresh token left live')
+  t.equal(sb.revokeUser(ada), 0, 'nothing left to revoke')
+
+  t.equal((await getJson(`${sb.url}/v2/boards`, bobs.access_token)).status, 200, 'other users keep their tokens')
+  t.same(sb.refreshTokensOf(bob), [bobs.refresh_token])
+  t.equal(sb.revokeUser('no-such-user'), 0)
+
+  const again = await login(sb, { userId: ada })
+  t.equal((await getJson(`${sb.url}/v2/boards`, again.access_token)).status, 200, 'a new login makes a new grant that works')
+})
+
+t.test('numericIds: ids as bare JSON numbers with their exact digits', async (t) => {
+  const ids = { ann: '3458764517517852417', bob: '3458764517517852418', team: '3458764517517852999' }
+  t.equal(Number(ids.ann), Number(ids.bob), 'JSON.parse cannot tell these two apart')
+  const sb = await sandbox(t, { numericIds: true, users: [{ name: 'Ann', id: ids.ann, teamId: ids.team }, { name: 'Bob', id: ids.bob }] })
+
+  const answer = await exchange(sb, await codeFor(sb, { userId: ids.bob }))
+  t.equal(answer.status, 200)
+  t.match(answer.text, new RegExp(`"user_id":${ids.bob},"team_id":${ids.team}}$`), 'bare digits in the raw text')
+  t.notMatch(answer.text, /"user_id":"|"team_id":"/)
+  t.match(answer.body, { access_token: String, refresh_token: String, expires_in: 3599, token_type: 'bearer', scope: 'boards:read boards:write' }, 'the rest is as usual')
+  const refreshed = await refresh(sb, answer.body.refresh_token)
+  t.match(refreshed.text, new RegExp(`"user_id":${ids.bob},"team_id":${ids.team}}$`), 'refresh answers too')
+  const created = await login(sb, { userName: 'Carl' })
+  t.match(sb.users[2], { name: 'Carl', id: /^\d{19}$/ }, 'users made on the consent page get digit ids')
+  t.equal(typeof created.user_id, 'number')
+
+  const token = sb.mintIdToken({ userId: ids.ann })
+  const text = Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()
+  t.match(text, new RegExp(`"team":${ids.team},"user":${ids.ann},`), 'id token claims are bare digits too')
+  t.match(createVerifier({ key: sb.clientSecret, algorithms: ['HS256'] })(token), { sub: sb.clientId, iss: 'miro', team: Number(ids.team), user: Number(ids.ann) },
+    'and the exact text is what is signed')
+
+  t.throws(() => sb.mintIdToken({ userId: 'user-1' }), { name: 'TypeError', message: /user id must be a string of digits/ })
+  t.throws(() => sb.mintIdToken({ teamId: '007' }), { name: 'TypeError', message: /team id must be a string of digits/ })
+  await t.rejects(startSandbox({ numericIds: true, users: [{ name: 'Ann', id: 'ann' }] }), { name: 'TypeError', message: /users\[0\]\.id should be a string of digits/ })
+  await t.rejects(startSandbox({ numericIds: true, users: [{ name: 'Ann', teamId: '-1' }] }), { name: 'TypeError', message: /users\[0\]\.teamId/ })
+})
+
 t.test('mintIdToken', async (t) => {
   const sb = await sandbox(t)
   const user = sb.users[0]
