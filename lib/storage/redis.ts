@@ -173,11 +173,17 @@ function untrack (list: InFlight[], entry: InFlight): boolean {
   return true
 }
 
+/**
+ * The refresh lock as a lease: taken for `leaseMs`, renewed by its holder while it works, so a
+ * dead holder blocks others for one lease at most. Redis writes the expiry into its AOF as an
+ * absolute time (SET … PXAT, PEXPIREAT), so a lock restored after a restart still runs out at
+ * its original time (test/redis-lock.test.ts reads the file).
+ */
 export function createRedisLock (commands: RedisCommands, client: RedisClient, keyPrefix: string): RefreshLock {
   return {
-    async acquire (userId, ttlMs) {
+    async acquire (userId, leaseMs) {
       const token = randomUUID()
-      const ok = await commands.send('redis lock', () => client.set(lockKey(keyPrefix, userId), token, 'PX', ttlMs, 'NX'))
+      const ok = await commands.send('redis lock', () => client.set(lockKey(keyPrefix, userId), token, 'PX', leaseMs, 'NX'))
       return ok === 'OK' ? token : null
     },
     async renew (userId, token, leaseMs) {
