@@ -5,6 +5,7 @@ import type { Storage } from '@mirohq/miro-api/dist/storage'
 import { MiroOptionsError } from './errors'
 import { identityKey } from './identity'
 import { parseEncryptionKeys, type EncryptionKey, type SealKey } from './seal'
+import { DEFAULT_STORAGE_TIMEOUT_MS } from './storage/guard'
 import { sessionOf } from './storage/session'
 import type { UserKey } from './storage/types'
 
@@ -61,6 +62,12 @@ export interface FastifyMiroOptions {
   /** Time limit of token calls (code exchange, refresh, revoke), in milliseconds. Default 10000. */
   httpTimeout?: number
   /**
+   * Time limit of one storage command (Redis, a custom Storage), in milliseconds. Default 1500.
+   * A stalled or half-open connection then answers 503 FST_MIRO_STORAGE_UNAVAILABLE in about
+   * that time instead of holding requests for as long as the stall lasts.
+   */
+  storageTimeout?: number
+  /**
    * How a request says whom it is for. Default: `userId(request)` (the session id). `'idToken'`:
    * for apps inside a Miro board, the Web SDK's id token sent as `Authorization: Bearer <token>`,
    * verified with the client secret; tokens are then stored per Miro team and user.
@@ -100,6 +107,8 @@ export interface ResolvedOptions {
   /** The authorize URL with response_type, client_id and redirect_uri already in its query. */
   authorizeUrl: string
   httpTimeout: number
+  /** Milliseconds one storage command may take. */
+  storageTimeout: number
   storage: StorageChoice | Storage
   redis: { namespace?: string, keyPrefix: string, ttl?: number }
   sessionKey: string
@@ -147,6 +156,15 @@ function positiveNumber (value: unknown, name: string, fallback: number | undefi
     fail(`options.${name} should be a positive ${integer ? 'integer' : 'number'}`)
   }
   return value as number
+}
+
+/** Node's timers fire at once (with a warning) for delays of 2^31 ms or more. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+function timerDelay (value: unknown, name: string, fallback: number): number {
+  const ms = positiveNumber(value, name, fallback) as number
+  if (ms > MAX_TIMER_MS) fail(`options.${name} should be at most ${MAX_TIMER_MS} milliseconds (about 24 days)`)
+  return ms
 }
 
 function booleanOption (value: unknown, name: string, fallback: boolean): boolean {
@@ -255,6 +273,7 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
     revokeUrl: basePath + '/v2/oauth/revoke',
     authorizeUrl: authorize.toString(),
     httpTimeout: positiveNumber(opts.httpTimeout, 'httpTimeout', 10_000) as number,
+    storageTimeout: timerDelay(opts.storageTimeout, 'storageTimeout', DEFAULT_STORAGE_TIMEOUT_MS),
     storage: storageOption(opts.storage),
     redis: redisOption(opts.redis),
     sessionKey: optionalString(opts.sessionKey, 'sessionKey') || 'miro',

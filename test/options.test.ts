@@ -5,6 +5,7 @@ import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import fastifyRedis from '@fastify/redis'
 import fastifyMiro, { MiroOptionsError, type FastifyMiroOptions } from '../index'
+import { resolveOptions } from '../lib/options'
 import { startRedis } from './helpers/redis'
 
 const creds = { clientId: 'id', clientSecret: 'secret', redirectUrl: 'http://127.0.0.1:3000/auth/miro/callback' }
@@ -53,11 +54,21 @@ t.test('options of the wrong type', async (t) => {
   await fails(t, { ...creds, basePath: 'http://127.0.0.1:1/v2' }, /options\.basePath should be an origin without a path/)
   await fails(t, { ...creds, httpTimeout: -1 }, /options\.httpTimeout should be a positive number/)
   await fails(t, { ...creds, httpTimeout: '100' }, /options\.httpTimeout should be a positive number/)
+  for (const storageTimeout of [0, -1, '1500', Number.NaN, Number.POSITIVE_INFINITY, null]) {
+    await fails(t, { ...creds, storageTimeout }, /options\.storageTimeout should be a positive number/)
+  }
+  await fails(t, { ...creds, storageTimeout: 2 ** 31 }, /options\.storageTimeout should be at most 2147483647 milliseconds/)
   await fails(t, { ...creds, sessionKey: 5 }, /options\.sessionKey should be a string/)
   await fails(t, { ...creds, userId: 'sid' }, /options\.userId should be a function/)
   await fails(t, { ...creds, redis: 'x' }, /options\.redis should be an object/)
   await fails(t, { ...creds, storage: 'memory', redis: { ttl: 1.5 } }, /options\.redis\.ttl should be a positive integer/)
   await fails(t, { ...creds, storage: 'memory', redis: { keyPrefix: 1 } }, /options\.redis\.keyPrefix should be a string/)
+})
+
+t.test('storageTimeout: 1500 ms unless given', async (t) => {
+  t.equal(resolveOptions(creds).storageTimeout, 1500)
+  t.equal(resolveOptions({ ...creds, storageTimeout: 250 }).storageTimeout, 250)
+  t.equal(resolveOptions({ ...creds, storageTimeout: 2 ** 31 - 1 }).storageTimeout, 2 ** 31 - 1, 'the longest delay a Node timer takes')
 })
 
 t.test('unknown storage values', async (t) => {

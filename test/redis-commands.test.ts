@@ -1,7 +1,9 @@
 // RedisCommands (lib/storage/redis.ts): every command the redis backend sends goes through it.
-// It fails the commands in flight when the connection drops, however many there are, and the
-// list it keeps of them holds only the commands not answered yet.
+// It fails the commands in flight when the connection drops, however many there are, fails
+// those older than its time limit, and the list it keeps of them holds only the commands not
+// answered (nor failed) yet.
 import t from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { RedisCommands, type RedisClient } from '../lib/storage/redis'
 import { MiroStorageError } from '../lib/errors'
@@ -70,5 +72,71 @@ t.test('RedisCommands', async (t) => {
     const deadline = Date.now() + 10_000
     while (client.status !== 'ready' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
     t.equal(await commands.send('redis get', () => client.get('rc:key')), 'value', 'commands work again after the reconnect')
+  })
+
+  t.test('time limit: answered, timed out, late answers, then a drop — the list stays right', async (t) => {
+    // Its own client and RedisCommands, with a short limit: fails between 600 and 675 ms.
+    const own = new Redis(redis.url)
+    own.on('error', () => {}) // the kill below is on purpose
+    t.teardown(async () => { await probe.call('CLIENT', 'UNPAUSE'); own.disconnect() })
+    const timed = new RedisCommands(own as unknown as RedisClient, 600)
+    await own.ping() // connected: RedisCommands refuses to queue while connecting
+    // Every promise this test holds, with how it settled: timed.pending must always equal the unsettled ones.
+    let unsettled = 0
+    const track = <T>(sent: Promise<T>): Promise<string> => {
+      unsettled++
+      return sent.then(() => 'answered', (err: unknown) => {
+        if (!(err instanceof MiroStorageError)) return 'other: ' + String(err)
+        return /within 600 ms/.test(err.message) ? 'timed out' : /connection lost/.test(err.message) ? 'lost' : err.message
+      }).finally(() => { unsettled-- })
+    }
+    const writes = (n: number, tag: string): Array<Promise<string>> =>
+      Array.from({ length: n }, (_, i) => track(timed.send('redis set', () => own.set(`rc:${tag}${i}`, 'v'))))
+    const kinds = async (all: Array<Promise<string>>): Promise<string[]> => [...new Set(await Promise.all(all))]
+
+    // Reads sent before the first held write are answered; Redis answers a connection in order,
+    // so everything after a held write waits with it.
+    await probe.call('CLIENT', 'PAUSE', '10000', 'WRITE')
+    const reads = Array.from({ length: 300 }, () => track(timed.send('redis get', () => own.get('rc:key'))))
+    const first = writes(300, 'a')
+    t.equal(timed.pending, 600, 'all kept while in flight')
+    t.ok(timed.sweeping, 'the sweeper runs while commands are in flight')
+    t.same(await kinds(reads), ['answered'], 'the reads are answered')
+    t.equal(timed.pending, 300, 'and left the list')
+    await sleep(300)
+    const second = writes(200, 'b')
+    const started = Date.now()
+    t.same(await kinds(first), ['timed out'], 'the first 300 writes fail at the time limit')
+    t.equal(timed.pending, 200, 'and leave the list; the 200 sent later stay in it')
+    t.equal(unsettled, 200)
+    // Now Redis answers: first the 300 timed-out writes (late answers), then the other 200 in time.
+    await probe.call('CLIENT', 'UNPAUSE')
+    t.same(await kinds(second), ['answered'], 'the later writes are answered, after the late answers of the first')
+    t.ok(Date.now() - started < 550, 'before their own time limit')
+    t.equal(timed.pending, 0, 'late answers did not touch the list')
+    t.equal(await own.get('rc:a299'), 'v', 'the late writes did land in Redis (the limit is not a rollback)')
+
+    // Again, then the connection drops: the timed-out writes and those still in flight are
+    // resent by ioredis after the reconnect and answered then, long after they failed.
+    const id = await own.client('ID') as number
+    await probe.call('CLIENT', 'PAUSE', '10000', 'WRITE')
+    const third = writes(300, 'c')
+    t.same(await kinds(third), ['timed out'])
+    const fourth = writes(200, 'd')
+    t.equal(timed.pending, 200)
+    await probe.call('CLIENT', 'KILL', 'ID', String(id))
+    t.same(await kinds(fourth), ['lost'], 'the drop fails the 200 in flight')
+    t.equal(timed.pending, 0)
+    t.equal(unsettled, 0)
+    await probe.call('CLIENT', 'UNPAUSE')
+    const deadline = Date.now() + 10_000
+    while ((own.status !== 'ready' || await probe.exists('rc:d199') === 0) && Date.now() < deadline) await sleep(20)
+    t.equal(await probe.exists('rc:c299', 'rc:d199'), 2, 'ioredis resent them after the reconnect: their late answers came in')
+    t.equal(timed.pending, 0, 'and changed nothing')
+    const after = Array.from({ length: 100 }, (_, i) => track(timed.send('redis get', () => own.get(i % 2 === 0 ? 'rc:key' : 'rc:a0'))))
+    t.same(await kinds(after), ['answered'], 'commands work again')
+    t.equal(timed.pending, 0)
+    await sleep(120)
+    t.notOk(timed.sweeping, 'the sweeper stops once nothing is in flight')
   })
 })

@@ -9,12 +9,39 @@ export function toStorageError (what: string, err: unknown): Error {
   return new MiroStorageError(`${what}: ${describeCause(err)}`, { cause: err })
 }
 
-export async function storageCall<T> (what: string, call: () => T | PromiseLike<T>): Promise<T> {
+/** Default of `options.storageTimeout`: how long one storage command may take, in milliseconds. */
+export const DEFAULT_STORAGE_TIMEOUT_MS = 1500
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof (value as PromiseLike<unknown> | null)?.then === 'function'
+
+/**
+ * Runs one storage call, its errors as MiroStorageError. With `timeoutMs`, a call that has not
+ * settled by then rejects with MiroStorageError (its late outcome is ignored). A synchronous
+ * answer needs no timer. The timer is not unref'd: it lasts at most `timeoutMs` and makes sure
+ * the caller gets an answer even when nothing else keeps the process alive.
+ */
+export function storageCall<T> (what: string, call: () => T | PromiseLike<T>, timeoutMs?: number): Promise<T> {
+  let result: T | PromiseLike<T>
   try {
-    return await call()
+    result = call()
   } catch (err) {
-    throw toStorageError(what, err)
+    return Promise.reject(toStorageError(what, err))
   }
+  if (!isThenable(result)) return Promise.resolve(result)
+  const pending = result
+  return new Promise<T>((resolve, reject) => {
+    const timer = timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => { reject(new MiroStorageError(`${what} did not answer within ${timeoutMs} ms`)) }, timeoutMs)
+    pending.then((value) => {
+      clearTimeout(timer)
+      resolve(value)
+    }, (err: unknown) => {
+      clearTimeout(timer)
+      reject(toStorageError(what, err))
+    })
+  })
 }
 
 export function checkedState (value: unknown, where: string, log: StoreLogger): MiroTokenState | undefined {

@@ -47,14 +47,14 @@ export function createStoreFactory (fastify: FastifyInstance, options: ResolvedO
   }
   let store: TokenStore
   if (storage === 'redis') {
-    store = createRedisStore(redisClientOf(fastify, options.redis.namespace), options.redis, fastify.log, codec)
+    store = createRedisStore(redisClientOf(fastify, options.redis.namespace), options.redis, fastify.log, codec, options.storageTimeout)
   } else if (storage === 'memory') {
     if (process.env.NODE_ENV === 'production') {
       fastify.log.warn("fastify-miro: storage 'memory' loses every login on restart and is not shared between instances: use 'redis' or 'session' in production")
     }
     store = createMemoryStore(fastify.log, codec)
   } else {
-    store = createCustomStore(storage, fastify.log, codec)
+    store = createCustomStore(storage, fastify.log, codec, options.storageTimeout)
   }
   return () => store
 }

@@ -2,8 +2,9 @@
 // only sends commands: it never connects, quits or reconfigures that client.
 import { randomUUID } from 'node:crypto'
 import { MiroStorageError } from '../errors'
+import type { MiroTokenState } from '../state'
 import { jsonCodec, type StateCodec } from './codec'
-import { hasUserId, replaceByReadThenWrite, requireUserId, toStorageError } from './guard'
+import { DEFAULT_STORAGE_TIMEOUT_MS, hasUserId, requireUserId, toStorageError } from './guard'
 import { lockKey, tokenKey } from './keys'
 import type { RefreshLock, StoreLogger, TokenStore, UserKey } from './types'
 
@@ -29,29 +30,59 @@ export interface RedisStoreOptions {
 // Compare-and-delete: only the holder of the lock may release it.
 const RELEASE_SCRIPT = 'if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end'
 
+// Compare-and-set of a token state: writes (SET, with EX when ARGV[4] is not empty) or DELs
+// only while the key holds exactly ARGV[1]; answers 1, or else the value it holds (nil when none).
+const REPLACE_SCRIPT = `local current = redis.call("get", KEYS[1])
+if current ~= ARGV[1] then return current end
+if ARGV[2] == "del" then redis.call("del", KEYS[1])
+elseif ARGV[4] == "" then redis.call("set", KEYS[1], ARGV[3])
+else redis.call("set", KEYS[1], ARGV[3], "EX", ARGV[4]) end
+return 1`
+
 // Compare-and-extend: only the holder may renew its lease.
 const RENEW_SCRIPT = 'if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end'
 
-/** A command sent and not yet answered, at `index` in the in-flight list. */
-interface InFlight { fail: (err: Error) => void, index: number }
+/**
+ * A command sent and not yet answered, at `index` in the in-flight list (GONE once it left it),
+ * sent during sweeper tick `tick`.
+ */
+interface InFlight { fail: (err: Error) => void, index: number, tick: number }
+
+const GONE = -1
 
 /**
- * Sends commands so that an outage answers at once. ioredis queues commands while it
- * reconnects, and resends after the reconnect those that were on the wire when the connection
- * dropped: either would hold requests for the whole outage. So: refuse when not connected, and
- * fail the commands in flight when the connection closes; ioredis reconnects in the background.
+ * Sends commands so that an outage answers at once, and a stall within the time limit. ioredis
+ * queues commands while it reconnects, and resends after the reconnect those that were on the
+ * wire when the connection dropped: either would hold requests for the whole outage. So: refuse
+ * when not connected, and fail the commands in flight when the connection closes; ioredis
+ * reconnects in the background. A stalled or half-open connection never closes: a sweeper fails
+ * the commands older than `timeoutMs`.
  */
 export class RedisCommands {
   // An array with swap-remove, not a Set of reject callbacks: hashing a fresh closure into a
   // Set on every command cost ~1.5 µs per Redis read (bench/FINDINGS.md). An answered command
   // leaves the list at once, so nothing outlives its request.
   private inFlight: InFlight[] = []
+  // No timer per command (a setTimeout and its clearTimeout on every read cost more than the
+  // read path can spare): each entry notes a coarse tick, and one timer, running only while
+  // commands are in flight, advances it and fails the entries more than `maxAge` ticks old.
+  private tick = 0
+  private sweeper: ReturnType<typeof setInterval> | undefined
+  private readonly tickMs: number
+  private readonly maxAge: number
 
-  constructor (private readonly client: RedisClient) {
+  constructor (private readonly client: RedisClient, readonly timeoutMs = DEFAULT_STORAGE_TIMEOUT_MS) {
+    // A command fails after more than maxAge * tickMs >= timeoutMs, and at most one tick later.
+    this.tickMs = Math.ceil(timeoutMs / 8)
+    this.maxAge = Math.ceil(timeoutMs / this.tickMs)
     client.on('close', () => {
       const lost = this.inFlight
       this.inFlight = []
-      for (const entry of lost) entry.fail(new MiroStorageError('redis connection lost'))
+      this.stopSweeper()
+      for (const entry of lost) {
+        entry.index = GONE
+        entry.fail(new MiroStorageError('redis connection lost'))
+      }
     })
   }
 
@@ -60,24 +91,30 @@ export class RedisCommands {
     return this.inFlight.length
   }
 
+  /** Whether the sweeper's timer runs (only while commands are in flight): for tests. */
+  get sweeping (): boolean {
+    return this.sweeper !== undefined
+  }
+
   /** Sends `command`; its answer goes through `map` when given (one promise fewer than awaiting, then mapping). */
   send<T, R = T> (what: string, command: () => Promise<T>, map?: (answer: T) => R): Promise<R> {
     const status = this.client.status
     if (status !== 'ready' && status !== 'wait') return Promise.reject(new MiroStorageError(`redis is ${status}`))
     return new Promise<R>((resolve, reject) => {
       const list = this.inFlight
-      const entry: InFlight = { fail: reject, index: list.length }
+      const entry: InFlight = { fail: reject, index: list.length, tick: this.tick }
       list.push(entry)
+      if (this.sweeper === undefined) this.startSweeper()
       let pending: Promise<T>
       try {
         pending = command()
       } catch (err) {
-        untrack(list, entry)
-        reject(toStorageError(what, err))
+        if (untrack(this.inFlight, entry)) reject(toStorageError(what, err))
         return
       }
       pending.then((answer) => {
-        untrack(list, entry)
+        // Already failed (timed out, or the connection closed): a late answer changes nothing.
+        if (!untrack(this.inFlight, entry)) return
         if (map === undefined) {
           resolve(answer as unknown as R)
           return
@@ -88,30 +125,65 @@ export class RedisCommands {
           reject(err)
         }
       }, (err: unknown) => {
-        untrack(list, entry)
-        reject(toStorageError(what, err))
+        if (untrack(this.inFlight, entry)) reject(toStorageError(what, err))
       })
     })
+  }
+
+  private startSweeper (): void {
+    this.sweeper = setInterval(() => { this.sweep() }, this.tickMs)
+    this.sweeper.unref() // ioredis's socket keeps the process alive while it matters
+  }
+
+  private stopSweeper (): void {
+    if (this.sweeper === undefined) return
+    clearInterval(this.sweeper)
+    this.sweeper = undefined
+  }
+
+  private sweep (): void {
+    const now = ++this.tick
+    const list = this.inFlight
+    for (let i = 0; i < list.length;) {
+      const entry = list[i] as InFlight
+      if (now - entry.tick > this.maxAge) {
+        untrack(list, entry) // the last entry moves to i: look at i again
+        entry.fail(new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms`))
+      } else {
+        i++
+      }
+    }
+    if (list.length === 0) this.stopSweeper()
   }
 }
 
 /**
- * O(1): the last entry takes the leaving one's place. An answer that arrives after 'close'
- * (ioredis resends on reconnect) updates the list 'close' dropped, which nothing reads any more.
+ * O(1): the last entry takes the leaving one's place. False when the entry had already left
+ * (timed out, or dropped with the whole list on 'close'), so each entry leaves exactly once.
  */
-function untrack (list: InFlight[], entry: InFlight): void {
+function untrack (list: InFlight[], entry: InFlight): boolean {
+  const index = entry.index
+  if (index === GONE) return false
   const last = list.pop() as InFlight
   if (last !== entry) {
-    list[entry.index] = last
-    last.index = entry.index
+    list[index] = last
+    last.index = index
   }
+  entry.index = GONE
+  return true
 }
 
+/**
+ * The refresh lock as a lease: taken for `leaseMs`, renewed by its holder while it works, so a
+ * dead holder blocks others for one lease at most. Redis writes the expiry into its AOF as an
+ * absolute time (SET … PXAT, PEXPIREAT), so a lock restored after a restart still runs out at
+ * its original time (test/redis-lock.test.ts reads the file).
+ */
 export function createRedisLock (commands: RedisCommands, client: RedisClient, keyPrefix: string): RefreshLock {
   return {
-    async acquire (userId, ttlMs) {
+    async acquire (userId, leaseMs) {
       const token = randomUUID()
-      const ok = await commands.send('redis lock', () => client.set(lockKey(keyPrefix, userId), token, 'PX', ttlMs, 'NX'))
+      const ok = await commands.send('redis lock', () => client.set(lockKey(keyPrefix, userId), token, 'PX', leaseMs, 'NX'))
       return ok === 'OK' ? token : null
     },
     async renew (userId, token, leaseMs) {
@@ -124,17 +196,31 @@ export function createRedisLock (commands: RedisCommands, client: RedisClient, k
   }
 }
 
-export function createRedisStore (client: RedisClient, opts: RedisStoreOptions, log: StoreLogger, codec: StateCodec = jsonCodec): TokenStore {
+/** The redis backend's store; `commands` for tests and diagnostics. */
+export interface RedisTokenStore extends TokenStore {
+  readonly commands: RedisCommands
+  readonly lock: RefreshLock
+}
+
+/** Attempts of `replace` whose compare succeeded in Node but whose raw value changed in Redis. */
+const REPLACE_ATTEMPTS = 4
+
+export function createRedisStore (
+  client: RedisClient, opts: RedisStoreOptions, log: StoreLogger, codec: StateCodec = jsonCodec, timeoutMs = DEFAULT_STORAGE_TIMEOUT_MS
+): RedisTokenStore {
   const { keyPrefix, ttl } = opts
-  const commands = new RedisCommands(client)
-  const store: TokenStore = {
-    replace: (userId, expected, next) => replaceByReadThenWrite(store, userId, expected, next),
+  const commands = new RedisCommands(client, timeoutMs)
+  const read = (raw: string | null, userId: UserKey): MiroTokenState | undefined =>
+    raw === null ? undefined : codec.decode(raw, userId, 'redis', log)
+  // Seconds; undefined: no expiry. A plain SET also drops an expiry left by an earlier state that had a refresh token.
+  const expiryOf = (state: MiroTokenState): number | undefined => ttl ?? (state.refreshToken ? REFRESH_TOKEN_LIFE_SECONDS : undefined)
+  return {
+    commands,
     lock: createRedisLock(commands, client, keyPrefix),
     flightKey: (userId: UserKey) => tokenKey(keyPrefix, userId),
     get (userId) {
       if (!hasUserId(userId)) return Promise.resolve(undefined)
-      return commands.send('redis get', () => client.get(tokenKey(keyPrefix, userId)),
-        (raw) => raw === null ? undefined : codec.decode(raw, userId, 'redis', log))
+      return commands.send('redis get', () => client.get(tokenKey(keyPrefix, userId)), (raw) => read(raw, userId))
     },
     async set (userId, state) {
       if (state === undefined && !hasUserId(userId)) return // nothing is stored without an id
@@ -143,11 +229,28 @@ export function createRedisStore (client: RedisClient, opts: RedisStoreOptions, 
         await commands.send('redis del', () => client.del(key))
         return
       }
-      const seconds = ttl ?? (state.refreshToken ? REFRESH_TOKEN_LIFE_SECONDS : undefined)
-      // A plain SET also drops an expiry left by an earlier state that had a refresh token.
+      const seconds = expiryOf(state)
       const value = codec.encode(state, userId) as string
       await commands.send('redis set', () => seconds === undefined ? client.set(key, value) : client.set(key, value, 'EX', seconds))
+    },
+    // The codec may seal (a random IV per write), so the access token is compared in Node on the
+    // decoded state, and the script writes only if the key still holds the very bytes read.
+    async replace (userId, expected, next) {
+      if (!hasUserId(userId)) return { replaced: false, current: undefined }
+      const key = tokenKey(keyPrefix, userId)
+      const seconds = next === undefined ? undefined : expiryOf(next)
+      const write = next === undefined ? ['del', '', ''] : ['set', codec.encode(next, userId) as string, seconds === undefined ? '' : String(seconds)]
+      let raw = await commands.send('redis get', () => client.get(key))
+      for (let attempt = 1; ; attempt++) {
+        const current = read(raw, userId)
+        if (current?.accessToken !== expected) return { replaced: false, current }
+        // The same access token under new bytes each time (e.g. the same state written again, sealed anew).
+        if (attempt > REPLACE_ATTEMPTS) throw new MiroStorageError('redis replace: the stored state kept changing')
+        const seen = raw as string // current is defined, so something was read
+        const answer = await commands.send('redis replace', () => client.eval(REPLACE_SCRIPT, 1, key, seen, ...write))
+        if (typeof answer === 'number') return { replaced: true }
+        raw = answer as string | null // the value that was there instead
+      }
     }
   }
-  return store
 }

@@ -39,7 +39,8 @@ test('valid options compile', () => {
     sessionKey: 'miro',
     userId: (request) => request.id,
     basePath: 'http://127.0.0.1:1',
-    httpTimeout: 1000
+    httpTimeout: 1000,
+    storageTimeout: 1500
   })).type.not.toRaiseError()
   expect(app.register(fastifyMiro, { storage: { get: async () => undefined, set: () => {} } })).type.not.toRaiseError()
   expect(app.register(fastifyMiro)).type.not.toRaiseError()
@@ -55,9 +56,11 @@ test('wrong options do not compile', () => {
   expect(app.register(fastifyMiro, { identity: 'cookie' })).type.toRaiseError()
   expect(app.register(fastifyMiro, { routes: { loginPath: 1 } })).type.toRaiseError()
   expect(app.register(fastifyMiro, { state: 'off' })).type.toRaiseError()
+  expect(app.register(fastifyMiro, { storageTimeout: '1.5s' })).type.toRaiseError()
 })
 
 test('options are one exported interface', () => {
+  expect<FastifyMiroOptions['storageTimeout']>().type.toBe<number | undefined>()
   expect<FastifyMiroOptions['storage']>().type.toBe<'session' | 'redis' | 'memory' | import('@mirohq/miro-api/dist/storage').Storage | undefined>()
 })
 
