@@ -305,3 +305,33 @@ t.test('with encryption: the record holds no readable token, and a sealed record
   await other.request({ method: 'POST', url: '/plant', payload: { value: unbound } })
   t.same((await other.get('/state')).json(), state, 'a sealed state of the previous version reads')
 })
+
+t.test('a session store failing on the record answers 503, not a logout', async (t) => {
+  const sandbox = await startSandbox()
+  t.teardown(() => sandbox.close())
+  // @fastify/session's MemoryStore, failing only on token records while `down` is set.
+  const sessions = new MemoryStore()
+  let down = false
+  const failing = (id: string, cb: (err?: unknown) => void): boolean => {
+    if (!down || !id.startsWith('miro-token:')) return false
+    cb(new Error('connection refused'))
+    return true
+  }
+  const store = {
+    get: (id: string, cb: (err: unknown, value?: unknown) => void) => { if (!failing(id, cb)) sessions.get(id, cb as never) },
+    set: (id: string, value: unknown, cb: (err?: unknown) => void) => { if (!failing(id, cb)) sessions.set(id, value as never, cb as never) },
+    destroy: (id: string, cb: (err?: unknown) => void) => { if (!failing(id, cb)) sessions.destroy(id, cb as never) }
+  }
+  const { app } = await sessionApp(t, sandbox, { sessionStore: store })
+  const browser = new Browser(app)
+  await browser.login(sandbox)
+  const state = (await browser.get('/state')).json() as MiroTokenState
+  down = true
+  for (const res of [await browser.get('/authorized'), await browser.request({ method: 'POST', url: '/expire' }), await browser.request({ method: 'POST', url: '/auth/miro/logout' })]) {
+    t.equal(res.statusCode, 503)
+    t.equal(res.json().code, 'FST_MIRO_STORAGE_UNAVAILABLE')
+    t.notOk(res.body.includes(state.accessToken) || res.body.includes(state.refreshToken!), 'no token in the answer')
+  }
+  down = false
+  t.equal((await browser.get('/authorized')).body, 'true', 'still logged in once the store is back')
+})

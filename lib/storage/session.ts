@@ -89,7 +89,7 @@ function serialized<T> (recordId: string, step: () => Promise<T>): Promise<T> {
   const run = before === undefined ? step() : before.then(step, step)
   const tail = run.catch(() => {})
   chains.set(recordId, tail)
-  tail.then(() => { if (chains.get(recordId) === tail) chains.delete(recordId) }, () => {})
+  tail.then(() => { if (chains.get(recordId) === tail) chains.delete(recordId) })
   return run
 }
 
@@ -164,11 +164,11 @@ class SessionTokenStore implements TokenStore {
   private async read (target: Target): Promise<MiroTokenState | undefined> {
     const id = this.storeId(target.recordId)
     const record = await storageCall('session store get', () => this.call<unknown>((done) => this.store().get(id, done), true))
-    if (record !== undefined && record !== null) {
+    if (typeof record === 'object' && record !== null) {
       const fields = record as Partial<TokenRecord>
-      if (typeof record === 'object' && expired(fields)) return undefined
-      return this.options.codec.decode(typeof record === 'object' ? fields[this.options.sessionKey] : record, id, 'session', this.log)
+      return expired(fields) ? undefined : this.options.codec.decode(fields[this.options.sessionKey], id, 'session', this.log)
     }
+    if (record !== undefined && record !== null) return this.options.codec.decode(record, id, 'session', this.log) // not a record: refused with a warning
     // No record (yet) for a legacy session: its state is still the one in the session.
     return target.pointer ? undefined : this.options.legacyCodec.decode(target.legacy, id, 'session', this.log)
   }
