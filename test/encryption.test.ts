@@ -120,7 +120,7 @@ t.test('with encryption', async (t) => {
     const state = (await browser.get('/state')).json() as MiroTokenState
     t.ok(state.accessToken)
     const dump = [...store.data.values()].join('\n')
-    t.match(dump, /"miro":"fm1\./, 'the session holds the sealed string')
+    t.match(dump, /"miro":"fm1\./, 'the token record in the session store holds the sealed string')
     for (const secret of [state.accessToken, state.refreshToken!, 'accessToken']) t.notOk(dump.includes(secret))
   })
 

@@ -220,11 +220,13 @@ async function scanKeys (pattern: string): Promise<string[]> {
   return keys
 }
 
-/** Where token states are stored, anywhere: redis keys and sessions holding the token key. */
+/** Where token states are stored, anywhere: redis keys and session-store entries holding a state under the token key. */
 async function storedTokens (backend: Backend): Promise<string[]> {
   const found = await scanKeys(TOKEN_PREFIX + '*')
   for (const [id, session] of backend.sessions?.sessions ?? []) {
-    if (session.miro !== undefined) found.push('session ' + id)
+    // A session holds only a pointer (`r1 <id>`) to its token record, an entry of its own.
+    const pointer = typeof session.miro === 'string' && session.miro.startsWith('r1 ')
+    if (session.miro !== undefined && !pointer) found.push('session store ' + id)
   }
   return found
 }

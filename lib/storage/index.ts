@@ -8,7 +8,7 @@ import { createSealCodec } from '../seal'
 import { createCustomStore } from './custom'
 import { createMemoryStore } from './memory'
 import { createRedisStore, type RedisClient } from './redis'
-import { createSessionStore } from './session'
+import { sessionStoreFactory } from './session'
 import type { TokenStore } from './types'
 
 export type StoreFor = (request: FastifyRequest) => TokenStore
@@ -36,14 +36,15 @@ export function redisClientOf (fastify: FastifyInstance, namespace: string | und
 
 export function createStoreFactory (fastify: FastifyInstance, options: ResolvedOptions): StoreFor {
   const { storage, encryptionKeys } = options
-  // The session ignores user ids; elsewhere a sealed state is bound to the id it is stored under.
-  const codec = encryptionKeys && createSealCodec(encryptionKeys, storage !== 'session')
+  // A sealed state is bound to the id it is stored under (the session's: its record's id).
+  const codec = encryptionKeys && createSealCodec(encryptionKeys, true)
   if (storage === 'session') {
     if (!fastify.hasRequestDecorator('session')) {
       throw new MiroOptionsError("storage 'session' needs @fastify/session: register @fastify/cookie and @fastify/session before fastify-miro, or choose storage: 'redis'")
     }
-    const { sessionKey } = options
-    return (request) => createSessionStore(request, sessionKey, request.log, codec)
+    // Earlier versions sealed the state into the session itself, bound to no id.
+    const legacyCodec = encryptionKeys && createSealCodec(encryptionKeys, false)
+    return sessionStoreFactory({ sessionKey: options.sessionKey, codec, legacyCodec })
   }
   let store: TokenStore
   if (storage === 'redis') {
