@@ -44,7 +44,7 @@ export function createStoreFactory (fastify: FastifyInstance, options: ResolvedO
     }
     // Earlier versions sealed the state into the session itself, bound to no id.
     const legacyCodec = encryptionKeys && createSealCodec(encryptionKeys, false)
-    return sessionStoreFactory({ sessionKey: options.sessionKey, codec, legacyCodec })
+    return sessionStoreFactory({ sessionKey: options.sessionKey, codec, legacyCodec, timeoutMs: options.storageTimeout })
   }
   let store: TokenStore
   if (storage === 'redis') {

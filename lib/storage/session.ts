@@ -38,6 +38,8 @@ export interface SessionRecordOptions {
   codec?: StateCodec
   /** Reads a state an earlier version kept in the session itself (sealed unbound). */
   legacyCodec?: StateCodec
+  /** Time limit of one session-store call, in ms (options.storageTimeout). */
+  timeoutMs?: number
 }
 
 // The session's value: `r1 <record id>`, the id 128 random bits in base64url.
@@ -163,7 +165,7 @@ class SessionTokenStore implements TokenStore {
 
   private async read (target: Target): Promise<MiroTokenState | undefined> {
     const id = this.storeId(target.recordId)
-    const record = await storageCall('session store get', () => this.call<unknown>((done) => this.store().get(id, done), true))
+    const record = await storageCall('session store get', () => this.call<unknown>((done) => this.store().get(id, done), true), this.options.timeoutMs)
     if (typeof record === 'object' && record !== null) {
       const fields = record as Partial<TokenRecord>
       return expired(fields) ? undefined : this.options.codec.decode(fields[this.options.sessionKey], id, 'session', this.log)
@@ -177,7 +179,7 @@ class SessionTokenStore implements TokenStore {
   private async write (session: SessionLike, recordId: string, state: MiroTokenState | undefined): Promise<void> {
     const id = this.storeId(recordId)
     if (state === undefined) {
-      await storageCall('session store destroy', () => this.call((done) => this.store().destroy(id, done)))
+      await storageCall('session store destroy', () => this.call((done) => this.store().destroy(id, done)), this.options.timeoutMs)
       return
     }
     const cookieExpires = session.cookie?.expires instanceof Date ? session.cookie.expires.getTime() : 0
@@ -186,7 +188,7 @@ class SessionTokenStore implements TokenStore {
       cookie: { expires: new Date(Date.now() + lifeMs), originalMaxAge: lifeMs },
       [this.options.sessionKey]: this.options.codec.encode(state, id)
     }
-    await storageCall('session store set', () => this.call((done) => this.store().set(id, record, done)))
+    await storageCall('session store set', () => this.call((done) => this.store().set(id, record, done)), this.options.timeoutMs)
     const pointer = POINTER_TAG + recordId
     if (session.get(this.options.sessionKey) !== pointer) session.set(this.options.sessionKey, pointer)
   }
@@ -197,14 +199,26 @@ class SessionTokenStore implements TokenStore {
     return store
   }
 
-  /** The callback API as a promise; with `missingIsEmpty`, ENOENT is "no such record". */
-  private call<T> (run: (done: Done<T>) => void, missingIsEmpty = false): Promise<T | undefined> {
-    return new Promise((resolve, reject) => {
-      run((err, value) => {
-        if (err && !(missingIsEmpty && (err as { code?: unknown }).code === 'ENOENT')) reject(err)
-        else resolve(err ? undefined : value)
-      })
+  /**
+   * The callback API as a value, or a promise when the store calls back later; with
+   * `missingIsEmpty`, ENOENT is "no such record". A store that calls back at once (the
+   * MemoryStore) costs no promise and no time-limit timer (see storageCall).
+   */
+  private call<T> (run: (done: Done<T>) => void, missingIsEmpty = false): T | undefined | Promise<T | undefined> {
+    let later: { resolve: (value: T | undefined) => void, reject: (err: unknown) => void } | undefined
+    let now: { err: unknown, value: T | undefined } | undefined
+    run((err, value) => {
+      const failed = err && !(missingIsEmpty && (err as { code?: unknown }).code === 'ENOENT')
+      const outcome = { err: failed ? err : undefined, value: err ? undefined : value }
+      if (later === undefined) now = outcome
+      else if (outcome.err) later.reject(outcome.err)
+      else later.resolve(outcome.value)
     })
+    if (now !== undefined) {
+      if (now.err) throw now.err
+      return now.value
+    }
+    return new Promise((resolve, reject) => { later = { resolve, reject } })
   }
 }
 
@@ -213,7 +227,8 @@ export function sessionStoreFactory (options: SessionRecordOptions): (request: F
   const shared: Required<SessionRecordOptions> = {
     sessionKey: options.sessionKey,
     codec: options.codec ?? compactCodec,
-    legacyCodec: options.legacyCodec ?? compactCodec
+    legacyCodec: options.legacyCodec ?? compactCodec,
+    timeoutMs: options.timeoutMs ?? 1500
   }
   return (request) => new SessionTokenStore(request, shared, request.log)
 }
