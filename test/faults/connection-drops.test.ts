@@ -5,7 +5,7 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
-  byStatus, dropConnections, expireStored, inProcessInstance, loginUsers, reportFigures, runLoad,
+  byStatus, dropConnections, expireStored, inProcessInstance, lossFigures, loginUsers, reportFigures, runLoad,
   sandboxEndpoint, startWorld, tokenCallsSince, usersLoggedOut
 } from '../helpers/fault-harness'
 
@@ -47,9 +47,7 @@ t.test('Redis connections dropped every second while Miro is slow', async (t) =>
     requests: samples.length,
     connectionsDropped: dropped,
     statuses,
-    loggedOut: loss.loggedOut.length,
-    guardedAfter: loss.guarded,
-    storedAfter: loss.stored,
+    ...lossFigures(loss),
     tokenCalls: calls
   })
 

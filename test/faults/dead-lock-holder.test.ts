@@ -8,7 +8,7 @@
 import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
-  childInstance, expireStored, inProcessInstance, keysOfUser, loginUsers, median, reportFigures, sandboxEndpoint,
+  childInstance, expireStored, inProcessInstance, lossFigures, keysOfUser, loginUsers, median, reportFigures, sandboxEndpoint,
   startWorld, tokenCallsSince, tokenKeyOf, usersLoggedOut, waitForRedis, type ChildInstance, type Instance, type User
 } from '../helpers/fault-harness'
 import { startBlackHole, type BlackHole } from '../helpers/fault-net'
@@ -74,9 +74,7 @@ t.test('a refresh lock holder SIGKILLed', async (t) => {
         users: USERS,
         ...(restart ? { lockKeysRestored: restored, redisBackAfterKillMs: from - killedAt } : {}),
         servedAfterMs: { median: median(delays), max: Math.max(...delays) },
-        loggedOut: loss.loggedOut.length,
-        guardedAfter: loss.guarded,
-        storedAfter: loss.stored,
+        ...lossFigures(loss),
         tokenCalls: calls
       })
       if (restart) t.ok(restored > 0, 'the dead holder\'s locks came back with the AOF')

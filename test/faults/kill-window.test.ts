@@ -9,8 +9,8 @@ import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import {
-  PREFIX, childInstance, expireStored, inProcessInstance, loginUsers, median, reportFigures, sandboxEndpoint,
-  startWorld, tokenKeyOf, usersLoggedOut, type ChildInstance, type User
+  PREFIX, childInstance, expireStored, inProcessInstance, loginUsers, lossFigures, median, reportFigures, sandboxEndpoint,
+  startWorld, tokenCallsSince, tokenKeyOf, usersLoggedOut, type ChildInstance, type User
 } from '../helpers/fault-harness'
 import { startLateAnswerProxy, type LateAnswerProxy, type TokenAnswer } from '../helpers/fault-net'
 
@@ -95,6 +95,7 @@ t.test('killed between Miro\'s answer and the write', async (t) => {
     const doomed = await loginUsers(world, app, USERS, 'doomed')
     const control = await loginUsers(world, app, CONTROL_USERS, 'control')
     await expireStored(world, [...doomed, ...control])
+    const since = sandbox.tokenCalls.length
     const killedOn = killOnFirstAnswer(proxy, victim)
     proxy.holdTokenAnswers({ ms: ANSWER_DELAY_MS, times: USERS })
     const mark = proxy.answers.length
@@ -104,6 +105,7 @@ t.test('killed between Miro\'s answer and the write', async (t) => {
     while (proxy.answers.length - mark < USERS && Date.now() < deadline) await sleep(20)
     proxy.onRelease = undefined
 
+    const calls = tokenCallsSince(sandbox, since)
     const fresh = await inProcessInstance(t, 'fresh', direct)
     const loss = await usersLoggedOut(world, [...doomed, ...control], [app], fresh)
     const lost = loss.loggedOut.filter((id) => id.startsWith('doomed-'))
@@ -112,7 +114,8 @@ t.test('killed between Miro\'s answer and the write', async (t) => {
       answeredBeforeTheKill: answers.filter((a) => a.status !== 0).length,
       usersLost: lost.length,
       controlUsersLost: loss.loggedOut.length - lost.length,
-      storedAfter: loss.stored
+      storedAfter: lossFigures(loss).storedAfter,
+      tokenCalls: calls
     })
     t.equal(killedOn()?.status, 200, 'the kill followed an answer of Miro (the refresh token was rotated)')
     t.equal(loss.loggedOut.length - lost.length, 0, 'users the dead process was not refreshing are not lost')

@@ -8,7 +8,7 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
-  byStatus, expireStored, inProcessInstance, keysOfUser, loginUsers, reportFigures, sandboxEndpoint, startWorld,
+  byStatus, expireStored, inProcessInstance, keysOfUser, loginUsers, reportFigures, sandboxEndpoint, startWorld, tokenCallsSince,
   type Answer
 } from '../helpers/fault-harness'
 import { startLateAnswerProxy } from '../helpers/fault-net'
@@ -26,6 +26,7 @@ t.test('logout racing a refresh', async (t) => {
   const app = await inProcessInstance(t, 'app', { miro: sandboxEndpoint(sandbox, proxy.url), redisUrl: redis.url, routes: true })
   const users = await loginUsers(world, app, USERS, 'race')
   t.same(await expireStored(world, users), [], 'every user logged in')
+  const since = sandbox.tokenCalls.length
   const answered = proxy.answers.length // the logins' code exchanges went through the proxy too
   proxy.holdTokenAnswers({ ms: ANSWER_DELAY_MS, times: USERS })
 
@@ -58,7 +59,9 @@ t.test('logout racing a refresh', async (t) => {
     loggedInAgain: loggedInAgain.length,
     keysLeft: Object.values(after).reduce((n, a) => n + a.keys.length, 0),
     usersWithLiveTokens: Object.values(after).filter((a) => a.liveTokens > 0).length,
-    guardedAfter: byStatus(Object.values(after).map((a) => a.guarded))
+    guardedAfter: byStatus(Object.values(after).map((a) => a.guarded)),
+    tokenCalls: tokenCallsSince(sandbox, since),
+    revokeCalls: sandbox.revokeCalls.length
   })
 
   t.same(outcomes.map((o) => o.logout.status), users.map((_, i) => i % 2 === 0 ? 204 : 200), 'every logout resolved')

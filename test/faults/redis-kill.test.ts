@@ -7,7 +7,7 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
-  byStatus, expireStored, inProcessInstance, loginUsers, reportFigures, runLoad, sandboxEndpoint,
+  byStatus, expireStored, inProcessInstance, lossFigures, loginUsers, reportFigures, runLoad, sandboxEndpoint,
   startWorld, tokenCallsSince, usersLoggedOut, waitForRedis
 } from '../helpers/fault-harness'
 
@@ -56,9 +56,7 @@ t.test('Redis SIGKILL mid-storm, restart from the AOF', async (t) => {
         requests: samples.length,
         statuses,
         duringOutage: byStatus(outage),
-        loggedOut: loss.loggedOut.length,
-        guardedAfter: loss.guarded,
-        storedAfter: loss.stored,
+        ...lossFigures(loss),
         tokenCalls: calls
       })
 

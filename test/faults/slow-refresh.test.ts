@@ -8,7 +8,7 @@
 import t from 'tap'
 import type { TokenFault } from '../../sandbox/index'
 import {
-  byStatus, expireStored, inProcessInstance, loginUsers, reportFigures, runLoad, sandboxEndpoint,
+  byStatus, expireStored, inProcessInstance, lossFigures, loginUsers, reportFigures, runLoad, sandboxEndpoint,
   startWorld, tokenCallsSince, usersLoggedOut
 } from '../helpers/fault-harness'
 
@@ -43,9 +43,7 @@ t.test('Miro rotates, then answers after httpTimeout', async (t) => {
     users: USERS,
     requests: samples.length,
     statuses,
-    loggedOut: loss.loggedOut.length,
-    guardedAfter: loss.guarded,
-    storedAfter: loss.stored,
+    ...lossFigures(loss),
     tokenCalls: calls
   })
 

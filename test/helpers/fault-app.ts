@@ -20,8 +20,11 @@ export interface MiroEndpoint {
 export interface FaultAppOptions {
   miro: MiroEndpoint
   redisUrl: string
-  /** More plugin options (httpTimeout, storageTimeout…). */
-  options?: Record<string, unknown>
+  /**
+   * More plugin options (httpTimeout…), as JSON for a child process. The index signature lets
+   * options other branches are adding (storageTimeout) through until they are in FastifyMiroOptions.
+   */
+  options?: FastifyMiroOptions & Record<string, unknown>
   /** Register the plugin's login, callback and logout routes (default false). */
   routes?: boolean
 }
@@ -44,7 +47,7 @@ export async function buildFaultApp (opts: FaultAppOptions): Promise<FastifyInst
     storage: 'redis',
     routes: opts.routes === true,
     userId: userOf,
-    ...(opts.options as FastifyMiroOptions | undefined)
+    ...opts.options
   }
   await app.register(fastifyMiro, options)
   app.post<{ Body: { code: string } }>('/login', async (request) =>

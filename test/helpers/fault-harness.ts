@@ -112,7 +112,9 @@ export async function inProcessInstance (t: Test, name: string, opts: FaultAppOp
         url: path,
         headers: { 'x-user': user, ...(o.accept ? { accept: o.accept } : {}) },
         ...(o.body === undefined ? {} : { payload: o.body as Record<string, unknown> })
-      }).then((res) => ({ status: res.statusCode, code: codeOf(res.body), location: res.headers.location as string | undefined, body: res.body }))
+      }).then(
+        (res) => ({ status: res.statusCode, code: codeOf(res.body), location: res.headers.location as string | undefined, body: res.body }),
+        (err: Error) => ({ status: 0, code: `inject failed: ${err.name}`, location: undefined, body: '' }))
       return withDeadline(work, o.timeoutMs ?? 15_000)
     }
   }
@@ -230,18 +232,16 @@ export async function codeFor (sandbox: Sandbox, name: string): Promise<string> 
   return code
 }
 
-/** `count` users, each its own Miro user, logged in through `via` (a real code exchange). */
+/** `count` users, each its own Miro user, logged in through `via` (a real code exchange), 5 at a time. */
 export async function loginUsers (world: World, via: Instance, count: number, tag: string): Promise<User[]> {
-  const users: User[] = []
-  for (let i = 0; i < count; i++) {
-    const id = `${tag}-${i}`
+  const ids = Array.from({ length: count }, (_, i) => ({ id: `${tag}-${i}`, miroUserId: '' }))
+  return eachUser(ids, 5, async ({ id }) => {
     const login = await via.send('/login', id, { method: 'POST', body: { code: await codeFor(world.sandbox, id) } })
     if (login.status !== 200) throw new Error(`login of ${id} answered ${login.status} ${login.code ?? ''}`)
     const miroUserId = world.sandbox.users.find((u) => u.name === id)?.id
     if (miroUserId === undefined) throw new Error(`the sandbox has no user ${id}`)
-    users.push({ id, miroUserId })
-  }
-  return users
+    return { id, miroUserId }
+  })
 }
 
 /**
@@ -444,6 +444,16 @@ export async function usersLoggedOut (world: World, users: User[], via: Instance
   })
   const loggedOut = users.map((u) => u.id).filter((id) => guarded[id] !== undefined || stored[id] !== undefined)
   return { loggedOut, guarded, stored }
+}
+
+/** The loss as figures: how many, and why, counted by reason (no per-user lists in the logs). */
+export function lossFigures (loss: LossReport): Record<string, unknown> {
+  const count = (reasons: Record<string, string>): Record<string, number> => {
+    const counts: Record<string, number> = {}
+    for (const reason of Object.values(reasons)) counts[reason] = (counts[reason] ?? 0) + 1
+    return counts
+  }
+  return { loggedOut: loss.loggedOut.length, guardedAfter: count(loss.guarded), storedAfter: count(loss.stored) }
 }
 
 // ---------------------------------------------------------------------------------------------
