@@ -128,7 +128,9 @@ function killOnFirstAnswer (proxy: LateAnswerProxy, victim: ChildInstance): () =
   proxy.onRelease = (answer) => {
     if (killedOn !== undefined) return
     killedOn = answer
-    process.kill(victim.pid, 'SIGKILL') // the answer's bytes are with the kernel, the write not sent yet
+    try {
+      process.kill(victim.pid, 'SIGKILL') // the answer's bytes are with the kernel, the write not sent yet
+    } catch {} // already gone
   }
   return () => killedOn
 }

@@ -15,6 +15,8 @@ import { startLateAnswerProxy } from '../helpers/fault-net'
 
 const USERS = 10
 const ANSWER_DELAY_MS = 400
+/** How long what a racing refresh set off (a write, a revocation) may take once its answer is in. */
+const SETTLE_MS = 2000
 /** The logout starts this long after the refresh, spread over the time Miro's answer is late. */
 const offsetOf = (i: number): number => 40 + Math.round((i * (ANSWER_DELAY_MS - 80)) / (USERS - 1))
 
@@ -37,10 +39,18 @@ t.test('logout racing a refresh', async (t) => {
     const logout = await app.send(i % 2 === 0 ? '/auth/miro/logout' : '/logout', user.id, { method: 'POST' })
     return { logout, refresh: await refresh }
   }))
-  // The racing refreshes have settled once Miro's late answers are out and what they caused is done.
+  // The racing refreshes have settled once Miro's late answers are out and what they caused is
+  // done: wait for the answers, then up to SETTLE_MS for the last writes and revocations.
   const deadline = Date.now() + 5000
   while (proxy.answers.length - answered < USERS && Date.now() < deadline) await sleep(20)
-  await sleep(300)
+  const settleBy = Date.now() + SETTLE_MS
+  const settled = async (): Promise<boolean> => {
+    for (const user of users) {
+      if (sandbox.accessTokensOf(user.miroUserId).length > 0 || (await keysOfUser(world, user)).length > 0) return false
+    }
+    return true
+  }
+  while (Date.now() < settleBy && !await settled()) await sleep(50)
 
   const after: Record<string, { keys: string[], liveTokens: number, guarded: Answer }> = {}
   const loggedInAgain: string[] = []
