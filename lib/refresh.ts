@@ -31,6 +31,7 @@ export const refreshLimitMs = (httpTimeout: number): number => Math.max(60_000, 
  * another instance that rotated the token may be storing its answer right now.
  */
 export const INVALID_GRANT_GRACE_MS = 1000
+const MAX_POLL_MS = 250
 const GRACE_POLL_MS = 50
 
 /** Someone else refreshed since we read `seen` (or, forced, at least replaced its access token). */
@@ -48,6 +49,8 @@ function withLoginFields (fresh: MiroTokenState, from: MiroTokenState): MiroToke
 
 export class TokenRefresher {
   private readonly flights = new Map<string, Promise<MiroTokenState>>()
+  /** The state each refresh at Miro right now replaces: a logout racing it revokes that one too. */
+  private readonly rotating = new Map<string, MiroTokenState>()
   readonly pending: PendingWrites
   private readonly limitMs: number
 
@@ -84,9 +87,12 @@ export class TokenRefresher {
    * hands over every pair this process holds for them, so they can be revoked.
    */
   async settle (store: TokenStore, userId: UserKey): Promise<MiroTokenState[]> {
-    const flight = this.flights.get(store.flightKey(userId))
+    const key = store.flightKey(userId)
+    const replaced = this.rotating.get(key)
+    const flight = this.flights.get(key)
     if (flight !== undefined) await this.withinRequestLimit(flight).catch(() => {})
-    return this.pending.take(store, userId)
+    const held = this.pending.take(store, userId)
+    return replaced === undefined ? held : [...held, replaced]
   }
 
   /** App close: refreshes in flight get httpTimeout to finish, pending writes one last try. */
@@ -107,9 +113,11 @@ export class TokenRefresher {
   private async lead (store: TokenStore, userId: UserKey, seen: MiroTokenState, force: boolean): Promise<MiroTokenState> {
     const lock = store.lock
     if (lock === undefined) return this.refreshFrom(store, userId, seen)
-    // A holder renews its lease for as long as it works: wait as long as a request may.
-    const deadline = Date.now() + this.endpoint.httpTimeout
-    for (;;) {
+    // A live holder renews its lease for as long as its refresh may run, a dead one's lease runs
+    // out within LEASE_MS: wait for it that long (the requests themselves answer 504 at
+    // httpTimeout and later ones join this wait), polling less often as it drags on.
+    const deadline = Date.now() + this.limitMs
+    for (let attempt = 0; ; attempt++) {
       const lease = await Lease.acquire(lock, userId)
       if (lease !== null) {
         try {
@@ -125,8 +133,8 @@ export class TokenRefresher {
           else pending.then(() => lease.release(), () => {})
         }
       }
-      if (Date.now() >= deadline) throw new MiroRefreshBusyError(this.endpoint.httpTimeout)
-      await sleep(this.pollMs)
+      if (Date.now() >= deadline) throw new MiroRefreshBusyError(this.limitMs)
+      await sleep(Math.min(MAX_POLL_MS, this.pollMs * 2 ** Math.floor(attempt / 16)))
       const current = this.upgrade(store, userId, await store.get(userId))
       if (current === undefined) throw new MiroNotAuthorizedError()
       if (refreshedSince(current, seen, force)) return current
@@ -135,6 +143,8 @@ export class TokenRefresher {
 
   private async refreshFrom (store: TokenStore, userId: UserKey, from: MiroTokenState): Promise<MiroTokenState> {
     let fresh: MiroTokenState
+    const key = store.flightKey(userId)
+    this.rotating.set(key, from)
     try {
       const body = await requestToken(this.endpoint, 'token refresh', {
         grant_type: 'refresh_token',
@@ -144,6 +154,8 @@ export class TokenRefresher {
     } catch (err) {
       if (err instanceof MiroTokenRevokedError) return this.afterInvalidGrant(store, userId, from, err)
       throw err
+    } finally {
+      this.rotating.delete(key)
     }
     const committed = await this.pending.commit(store, userId, from, fresh)
     if (committed.state === undefined) throw new MiroNotAuthorizedError()

@@ -2,7 +2,8 @@
 // its append-only file (fsync always, so nothing it acknowledged is lost). Every user's token
 // is due, Miro answers in 300 ms, so the kill lands while refreshes are at Miro: their answers
 // come back to a dead Redis. Measured before the fix: 50, 50, 10, 19, 0 of 50 users logged out.
-// Must hold: no user logged out; during the outage only 503 FST_MIRO_STORAGE_UNAVAILABLE,
+// Must hold: no user logged out; during the outage 503 FST_MIRO_STORAGE_UNAVAILABLE, or 200
+// for a user whose refreshed pair this process holds unstored (it serves until it is written),
 // never a 401 or a 500, before or after.
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -61,7 +62,9 @@ t.test('Redis SIGKILL mid-storm, restart from the AOF', async (t) => {
       })
 
       t.ok(outage.length > 0, 'requests ran during the outage')
-      t.same(byStatus(outage), { '503 FST_MIRO_STORAGE_UNAVAILABLE': outage.length }, 'during the outage: 503 FST_MIRO_STORAGE_UNAVAILABLE only')
+      const duringOutage = Object.keys(byStatus(outage)).filter((k) => k !== '200' && k !== '503 FST_MIRO_STORAGE_UNAVAILABLE')
+      t.same(duringOutage, [], 'during the outage: 503 FST_MIRO_STORAGE_UNAVAILABLE, or 200 from a pair held in memory')
+      t.ok(byStatus(outage)['503 FST_MIRO_STORAGE_UNAVAILABLE'], 'the outage was seen (503s)')
       const unexpected = Object.keys(statuses).filter((k) => k !== '200' && !k.startsWith('503 '))
       t.same(unexpected, [], 'the whole storm: 200 or 503, never a 401, a 500 or a hang')
       t.equal(samples.length, USERS * PER_USER, 'every request of the storm was sent')

@@ -7,7 +7,6 @@
 // is false, the guard answers 401 (JSON) or redirects to the login (browsers), and no further
 // token call is made however often the user comes back.
 import t, { type Test } from 'tap'
-import type { Sandbox } from '../../sandbox/index'
 import {
   byStatus, inProcessInstance, keysOfUser, loginUsers, reportFigures, sandboxEndpoint, startWorld, tokenCallsSince,
   tokenKeyOf, type Answer, type User, type World
@@ -28,9 +27,9 @@ async function revokeElsewhere (world: World, user: User): Promise<void> {
   if (res.status !== 204) throw new Error(`revoke answered ${res.status}`)
 }
 
-/** The user removed the app: revokeUser is what the sandbox work adds; the cast goes once Sandbox has it. */
+/** The user removed the app. */
 async function removeApp (world: World, user: User): Promise<void> {
-  (world.sandbox as Sandbox & { revokeUser (userId: string): number }).revokeUser(user.miroUserId)
+  world.sandbox.revokeUser(user.miroUserId)
 }
 
 async function scenario (t: Test, how: string, revoke: (world: World, user: User) => Promise<void>): Promise<void> {

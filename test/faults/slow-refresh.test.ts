@@ -6,7 +6,6 @@
 // stored when it comes, nobody refreshes that user again meanwhile (exactly one refresh call per
 // user at Miro), and no user is logged out.
 import t from 'tap'
-import type { TokenFault } from '../../sandbox/index'
 import {
   byStatus, expireStored, inProcessInstance, lossFigures, loginUsers, reportFigures, runLoad, sandboxEndpoint,
   startWorld, tokenCallsSince, usersLoggedOut
@@ -27,9 +26,7 @@ t.test('Miro rotates, then answers after httpTimeout', async (t) => {
   const instances = await Promise.all(Array.from({ length: INSTANCES }, (_, i) => inProcessInstance(t, `app${i}`, options)))
   const users = await loginUsers(world, instances[0]!, USERS, 'slow')
   t.same(await expireStored(world, users), [], 'every user logged in')
-  // answerDelayMs: the sandbox mode the sandbox work adds (handled at once, answered late).
-  // The cast goes once TokenFault has the field.
-  sandbox.failTokenEndpoint({ answerDelayMs: ANSWER_DELAY_MS, times: USERS } as TokenFault)
+  sandbox.failTokenEndpoint({ answerDelayMs: ANSWER_DELAY_MS, times: USERS })
   const since = sandbox.tokenCalls.length
 
   const samples = await runLoad({ instances, users, perUser: PER_USER, durationMs: DURATION_MS, maxInFlight: MAX_IN_FLIGHT })

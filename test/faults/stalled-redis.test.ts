@@ -2,6 +2,7 @@
 // answers, no reset tells the client. Refreshes are at Miro (200 ms) when it stalls, so their
 // writes meet the stall. Measured before the fix: a 5 s stall held 20 requests 5.0 s, no 503.
 // Must hold: requests answer 503 FST_MIRO_STORAGE_UNAVAILABLE within the storage time limit
+// (or 200, for a user whose refreshed pair this process holds unstored)
 // (`storageTimeout: 1000`), none is held for the whole stall, and no user is logged out.
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -23,12 +24,11 @@ const STORAGE_TIMEOUT_MS = 1000
  * The longest a request may take while Redis stalls: one storage time limit after a Miro call
  * (the refresh's write is the command that meets the stall), and slack for a loaded 2-core machine.
  */
-const LIMIT_MS = MIRO_DELAY_MS + STORAGE_TIMEOUT_MS + 1000
+const LIMIT_MS = MIRO_DELAY_MS + STORAGE_TIMEOUT_MS + 1500
 
 t.test('a stalled Redis connection (SIGSTOP 3 s)', async (t) => {
   const world = await startWorld(t)
   const { sandbox, redis } = world
-  // storageTimeout is the option the lifecycle work adds; until then the plugin ignores it.
   const options = { miro: sandboxEndpoint(sandbox), redisUrl: redis.url, options: { storageTimeout: STORAGE_TIMEOUT_MS } }
   const instances = await Promise.all(Array.from({ length: INSTANCES }, (_, i) => inProcessInstance(t, `app${i}`, options)))
   const users = await loginUsers(world, instances[0]!, USERS, 'stall')
@@ -66,7 +66,10 @@ t.test('a stalled Redis connection (SIGSTOP 3 s)', async (t) => {
   })
 
   t.ok(duringStall.length > 0, 'requests started during the stall')
-  t.same(byStatus(duringStall), { '503 FST_MIRO_STORAGE_UNAVAILABLE': duringStall.length }, 'they answer 503 FST_MIRO_STORAGE_UNAVAILABLE')
+  // A user whose refreshed pair met the stall is served from memory (200) until it is stored.
+  const inStallAnswers = byStatus(duringStall)
+  t.same(Object.keys(inStallAnswers).filter((k) => k !== '200' && k !== '503 FST_MIRO_STORAGE_UNAVAILABLE'), [], 'they answer 503 FST_MIRO_STORAGE_UNAVAILABLE (or 200 from a pair held in memory)')
+  t.ok(inStallAnswers['503 FST_MIRO_STORAGE_UNAVAILABLE'], 'the stall was seen (503s)')
   t.ok(slowest <= LIMIT_MS, `no request in the stall took over ${LIMIT_MS} ms (slowest: ${slowest} ms; the stall lasted ${STALL_MS} ms)`)
   const unexpected = Object.keys(statuses).filter((k) => k !== '200' && !k.startsWith('503 '))
   t.same(unexpected, [], '200 or 503 only: never a 401, a 500 or a hang')
