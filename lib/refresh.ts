@@ -128,8 +128,9 @@ export class TokenRefresher {
           return await this.refreshFrom(store, userId, current)
         } finally {
           // An unstored pair keeps the lock (renewed) until it lands: nobody may refresh meanwhile.
+          // Not awaited: a stalled store must not hold the request, and the lease runs out anyway.
           const pending = this.pending.settled(store, userId)
-          if (pending === undefined) await lease.release()
+          if (pending === undefined) lease.release().catch(() => {})
           else pending.then(() => lease.release(), () => {})
         }
       }

@@ -68,6 +68,11 @@ export class RedisCommands {
   // commands are in flight, advances it and fails the entries more than `maxAge` ticks old.
   private tick = 0
   private sweeper: ReturnType<typeof setInterval> | undefined
+  // A stalled connection (a timed-out command, no reset) would make every later command of a
+  // request wait out its own time limit in turn. Once one timed out, one command at a time is
+  // sent as a probe and the others fail at once, until Redis answers anything again.
+  private stalled = false
+  private probing = false
   private readonly tickMs: number
   private readonly maxAge: number
 
@@ -79,6 +84,8 @@ export class RedisCommands {
       const lost = this.inFlight
       this.inFlight = []
       this.stopSweeper()
+      this.stalled = false
+      this.probing = false
       for (const entry of lost) {
         entry.index = GONE
         entry.fail(new MiroStorageError('redis connection lost'))
@@ -100,9 +107,15 @@ export class RedisCommands {
   send<T, R = T> (what: string, command: () => Promise<T>, map?: (answer: T) => R): Promise<R> {
     const status = this.client.status
     if (status !== 'ready' && status !== 'wait') return Promise.reject(new MiroStorageError(`redis is ${status}`))
+    let probe = false
+    if (this.stalled) {
+      if (this.probing) return Promise.reject(new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms and has not answered since`))
+      this.probing = probe = true
+    }
     return new Promise<R>((resolve, reject) => {
       const list = this.inFlight
-      const entry: InFlight = { fail: reject, index: list.length, tick: this.tick }
+      const fail = probe ? (err: Error) => { this.probing = false; reject(err) } : reject
+      const entry: InFlight = { fail, index: list.length, tick: this.tick }
       list.push(entry)
       if (this.sweeper === undefined) this.startSweeper()
       let pending: Promise<T>
@@ -113,6 +126,7 @@ export class RedisCommands {
         return
       }
       pending.then((answer) => {
+        this.answered(probe)
         // Already failed (timed out, or the connection closed): a late answer changes nothing.
         if (!untrack(this.inFlight, entry)) return
         if (map === undefined) {
@@ -125,9 +139,16 @@ export class RedisCommands {
           reject(err)
         }
       }, (err: unknown) => {
+        // An error reply is an answer too; a connection error is followed by 'close'.
+        this.answered(probe)
         if (untrack(this.inFlight, entry)) reject(toStorageError(what, err))
       })
     })
+  }
+
+  private answered (probe: boolean): void {
+    if (this.stalled) this.stalled = false
+    if (probe) this.probing = false
   }
 
   private startSweeper (): void {
@@ -147,6 +168,7 @@ export class RedisCommands {
     for (let i = 0; i < list.length;) {
       const entry = list[i] as InFlight
       if (now - entry.tick > this.maxAge) {
+        this.stalled = true
         untrack(list, entry) // the last entry moves to i: look at i again
         entry.fail(new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms`))
       } else {
