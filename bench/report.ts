@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { LOADGEN_LIMIT } from './load'
 import type { PairedResult } from './paired'
+import { faultRows, type FaultsResult } from './faults'
 import type { ProfileSummary } from './profile'
 import type { Settings } from './settings'
 import type { SoakResult } from './soak'
@@ -33,6 +34,8 @@ export interface Report {
   checks: CheckVerdict[]
   storms: StormResult[]
   soak: SoakResult
+  /** The fault suite's figures (faults.ts); absent in quick runs and reports of older runs. */
+  faults?: FaultsResult
   profiles: ProfileSummary[]
 }
 
@@ -124,6 +127,17 @@ function stormSection (storms: StormResult[]): string {
     s.storedTokenLive ? 'yes' : 'no'
   ])
   return mdTable(['Round', 'Server', 'Refresh calls to the sandbox', 'Failed requests', 'Logged in after', 'Stored token live'], rows)
+}
+
+function faultsSection (f: FaultsResult | undefined): string {
+  if (f === undefined) return 'Not run (quick runs skip it; `--faults` runs it).'
+  const rows = faultRows(f.lines).map((r) => [r.fault + (r.expectedLoss ? ' †' : ''), r.before, r.after])
+  return [
+    mdTable(['Fault', 'Before (3cbe43c)', 'This run'], rows),
+    '',
+    `The fault suite (\`test/faults/\`, real redis-server, app instances in this process and in child processes, the sandbox) ran in ${f.seconds.toFixed(0)} s and ${f.exitCode === 0 ? 'passed: every figure it asserts held' : '**FAILED**'}. ` +
+      '"Logged out" is measured, not assumed: once the fault is over, a guarded request must answer 200 and the stored refresh token must still refresh. † The one loss no software can prevent: the process that received Miro\'s answer dies before the write.'
+  ].join('\n')
 }
 
 function soakSection (s: SoakResult): string {
@@ -247,6 +261,10 @@ export function renderMarkdown (r: Report, nodeRedisVersion: string): string {
     '## Soak',
     '',
     soakSection(r.soak),
+    '',
+    '## Faults: users logged out',
+    '',
+    faultsSection(r.faults),
     '',
     '## Profiles',
     '',

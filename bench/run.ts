@@ -1,11 +1,13 @@
-// `npm run bench` (node dist/bench/run.js [--quick] [--profile] [--no-pin]): throughput pairs, paired runs, refresh
-// storm, soak, profiles of missed goals; prints a table and writes bench/RESULTS.md
+// `npm run bench` (node dist/bench/run.js [--quick] [--profile] [--no-pin] [--faults|--no-faults]): throughput pairs,
+// paired runs, refresh storm, soak, the fault suite's users logged out, profiles of missed goals; prints a table and
+// writes bench/RESULTS.md
 // (--quick writes its report to the OS temp directory instead, leaving RESULTS.md alone;
 // --rerender rebuilds RESULTS.md from bench/results.json, the last full run's data).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pinBench, type AffinityPlan } from './affinity'
+import { runFaults, type FaultsResult } from './faults'
 import { cpuModel, loadAverage } from './machine'
 import { runGroups, seedBenchUser, type BenchEnv } from './measure'
 import { runPairs } from './paired'
@@ -61,6 +63,8 @@ async function main (): Promise<void> {
     const pairs = await runPairs(env)
     const storms = await runStorms(env)
     const soak = await runSoak(env)
+    // Last, with the CPUs to itself again: it starts its own Redis servers and app instances.
+    const faults: FaultsResult | undefined = settings.faults ? await runFaults(join(BENCH_SOURCE_DIR, '..'), log) : undefined
     const selection = { othersLimit: settings.othersLimit, minClean: settings.quick ? 1 : 3 }
     const goals = judgeGoals(runs, selection, pairs)
 
@@ -94,6 +98,7 @@ async function main (): Promise<void> {
       checks: [judgeStorm(storms), judgeSoak(soak)],
       storms,
       soak,
+      ...(faults ? { faults } : {}),
       profiles
     }
     log(renderText(report))
@@ -108,6 +113,7 @@ async function main (): Promise<void> {
       log(`Report written to ${writeResults(markdown)} (raw data: ${RAW_FILE})`)
     }
     const missed = [...goals.filter((g) => !g.met).map((g) => g.goal.id), ...report.checks.filter((c) => !c.met).map((c) => c.id)]
+    if (faults !== undefined && faults.exitCode !== 0) missed.push('faults (the fault suite failed)')
     log(missed.length ? `Goals missed: ${missed.join(', ')} (see the Profiles and Analysis sections).` : `All ${GOALS.length + 2} goals met.`)
   } finally {
     await redis.stop()

@@ -18,6 +18,8 @@ export interface Settings {
   profileMisses: boolean
   profileAll: boolean
   profileSeconds: number
+  /** Run the fault suite and report users logged out per fault (full runs; --faults / --no-faults). */
+  faults: boolean
   /** Before each measured run, wait up to this long for other processes to leave the CPUs alone. */
   quietWaitSeconds: number
   /** A run during which other processes used more than this share of a core is measured again… */
@@ -41,6 +43,7 @@ export function settingsFrom (argv: string[]): Settings {
     connections: 10,
     stormConcurrency: 200,
     profileAll,
+    faults: argv.includes('--faults') || (!quick && !argv.includes('--no-faults')),
     profileSeconds: quick ? 2 : 5,
     quietWaitSeconds: quick ? 0 : 3,
     othersLimit: 0.25,
