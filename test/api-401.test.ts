@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import { HttpError } from '@mirohq/miro-api/dist/api/apis'
 import { startSandbox, type Sandbox } from '../sandbox/index'
 import type { MiroTokenState } from '../index'
-import { buildApp, freshCode } from './helpers/app'
+import { boardNames, buildApp, freshCode } from './helpers/app'
 
 async function appWith (t: Test, sandbox: Sandbox): Promise<{ app: FastifyInstance, data: Map<string, MiroTokenState> }> {
   const data = new Map<string, MiroTokenState>()
@@ -16,11 +16,7 @@ async function appWith (t: Test, sandbox: Sandbox): Promise<{ app: FastifyInstan
   }
   const app = await buildApp({ sandbox, session: false, miro: { storage, routes: false, userId: () => 'u1' } })
   app.post<{ Body: { code: string } }>('/login', async (request) => request.miro.exchangeCodeForAccessToken('u1', request.body.code).then(() => 'ok'))
-  app.get('/boards', { preHandler: app.miro.requireAuth }, async (request) => {
-    const names: string[] = []
-    for await (const board of request.miroApi().getAllBoards()) names.push(board.name ?? '')
-    return names
-  })
+  app.get('/boards', { preHandler: app.miro.requireAuth }, async (request) => boardNames(request.miroApi()))
   app.post('/boards', { preHandler: app.miro.requireAuth }, async (request) => {
     const board = await request.miroApi().createBoard({ name: 'made after a 401' })
     return { name: board.name }

@@ -8,7 +8,7 @@ import fc from 'fast-check'
 import { exactInteger, integerLiteral } from '../lib/exact-ids'
 import { startSandbox, type Sandbox } from '../sandbox/index'
 import type { FastifyMiroOptions, MiroTokenState } from '../index'
-import { Browser, buildApp } from './helpers/app'
+import { Browser, boardNames, buildApp } from './helpers/app'
 
 const SEED = 0x5eed1d5
 const ANN = '3458764517517852417'
@@ -112,11 +112,7 @@ async function appWith (t: Test, sandbox: Sandbox, miro: FastifyMiroOptions = {}
     }
   })
   app.get('/whoami', async (request) => request.miroIdentity)
-  app.get('/boards', { preHandler: app.miro.requireAuth }, async (request) => {
-    const names: string[] = []
-    for await (const board of request.miroApi().getAllBoards()) names.push(board.name ?? '')
-    return names
-  })
+  app.get('/boards', { preHandler: app.miro.requireAuth }, async (request) => boardNames(request.miroApi()))
   t.teardown(() => app.close())
   return { app, data }
 }

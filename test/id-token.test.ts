@@ -6,7 +6,7 @@ import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import { startSandbox, type Sandbox } from '../sandbox/index'
 import fastifyMiro, { type FastifyMiroOptions, type MiroTokenState } from '../index'
-import { Browser, buildApp, pathOf } from './helpers/app'
+import { Browser, boardNames, buildApp, pathOf } from './helpers/app'
 import { startRedis } from './helpers/redis'
 
 const now = (): number => Math.floor(Date.now() / 1000)
@@ -27,11 +27,7 @@ async function boardApp (t: Test, sandbox: Sandbox, miro: FastifyMiroOptions = {
     miro: { identity: 'idToken', storage: redisUrl ? 'redis' : counting, ...miro }
   })
   app.get('/whoami', async (request) => request.miroIdentity)
-  app.get('/boards', { preHandler: app.miro.requireAuth }, async (request) => {
-    const names: string[] = []
-    for await (const board of request.miroApi().getAllBoards()) names.push(board.name ?? '')
-    return names
-  })
+  app.get('/boards', { preHandler: app.miro.requireAuth }, async (request) => boardNames(request.miroApi()))
   t.teardown(() => app.close())
   return { app, data, reads }
 }
@@ -161,11 +157,7 @@ t.test('state: false without a session or cookie plugin: Miro\'s SDK-authorizati
     storage: { get: async (id) => data.get(String(id)), set: (id, s) => { if (s) data.set(String(id), s as MiroTokenState) } }
   })
   t.teardown(() => app.close())
-  app.get('/boards', { preHandler: app.miro.requireAuth }, async (request) => {
-    const names: string[] = []
-    for await (const board of request.miroApi().getAllBoards()) names.push(board.name ?? '')
-    return names
-  })
+  app.get('/boards', { preHandler: app.miro.requireAuth }, async (request) => boardNames(request.miroApi()))
   // Miro sends the user to the redirect URL directly, with a code and no state of ours.
   const authorizeUrl = `${sandbox.url}/oauth/authorize?response_type=code&client_id=${sandbox.clientId}&redirect_uri=${encodeURIComponent('http://localhost/auth/miro/callback')}`
   const back = await app.inject(pathOf(await sandbox.approve(authorizeUrl)))

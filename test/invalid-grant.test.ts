@@ -35,7 +35,8 @@ t.test('invalid_grant', async (t) => {
   const probe = new Redis(redis.url)
   t.teardown(async () => { probe.disconnect(); await redis.stop() })
 
-  t.test('a newer pair stored while our refresh was refused wins: it is used, not deleted', async (t) => {
+  /** A fresh sandbox and instance, a user logged in, their stored token due. */
+  async function loggedInExpired (t: Test): Promise<{ sandbox: Sandbox, app: FastifyInstance, old: MiroTokenState }> {
     await probe.flushall()
     const sandbox = await startSandbox()
     t.teardown(() => sandbox.close())
@@ -43,6 +44,11 @@ t.test('invalid_grant', async (t) => {
     await app.inject({ method: 'POST', url: '/login', payload: { code: await freshCode(sandbox) } })
     const old = JSON.parse(await probe.get(KEY) ?? '') as MiroTokenState
     await probe.set(KEY, JSON.stringify({ ...old, tokenExpiresAt: PAST() }))
+    return { sandbox, app, old }
+  }
+
+  t.test('a newer pair stored while our refresh was refused wins: it is used, not deleted', async (t) => {
+    const { sandbox, app, old } = await loggedInExpired(t)
 
     // Another instance rotated the token and stores its answer 150 ms after ours is refused.
     const rotated = await rotateElsewhere(sandbox, old)
@@ -56,13 +62,7 @@ t.test('invalid_grant', async (t) => {
   })
 
   t.test('with nothing newer, the refused state is deleted and the user is logged out', async (t) => {
-    await probe.flushall()
-    const sandbox = await startSandbox()
-    t.teardown(() => sandbox.close())
-    const app = await instance(t, sandbox, redis.url)
-    await app.inject({ method: 'POST', url: '/login', payload: { code: await freshCode(sandbox) } })
-    const old = JSON.parse(await probe.get(KEY) ?? '') as MiroTokenState
-    await probe.set(KEY, JSON.stringify({ ...old, tokenExpiresAt: PAST() }))
+    const { sandbox, app, old } = await loggedInExpired(t)
     await rotateElsewhere(sandbox, old) // and its answer never stored
 
     const res = await app.inject('/token')
@@ -72,14 +72,8 @@ t.test('invalid_grant', async (t) => {
   })
 
   t.test('a login that lands after the refused refresh is not deleted by it', async (t) => {
-    await probe.flushall()
-    const sandbox = await startSandbox()
-    t.teardown(() => sandbox.close())
-    const a = await instance(t, sandbox, redis.url)
+    const { sandbox, app: a, old } = await loggedInExpired(t)
     const b = await instance(t, sandbox, redis.url)
-    await a.inject({ method: 'POST', url: '/login', payload: { code: await freshCode(sandbox) } })
-    const old = JSON.parse(await probe.get(KEY) ?? '') as MiroTokenState
-    await probe.set(KEY, JSON.stringify({ ...old, tokenExpiresAt: PAST() }))
     await rotateElsewhere(sandbox, old)
 
     const refused = a.inject('/token')

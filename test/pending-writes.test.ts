@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { startSandbox, type Sandbox } from '../sandbox/index'
 import type { FastifyMiroOptions, MiroTokenState } from '../index'
-import { buildApp, freshCode } from './helpers/app'
+import { boardNames, buildApp, freshCode } from './helpers/app'
 import { startPrivateRedis } from './helpers/redis'
 
 const PAST = (): string => new Date(Date.now() - 1000).toISOString()
@@ -41,11 +41,7 @@ async function appOn (t: Test, sandbox: Sandbox, miro: FastifyMiroOptions, redis
     miro: { routes: false, userId: () => 'u1', ...miro }
   })
   app.post<{ Body: { code: string } }>('/login', async (request) => request.miro.exchangeCodeForAccessToken('u1', request.body.code).then(() => 'ok'))
-  app.get('/boards', { preHandler: app.miro.requireAuth }, async (request) => {
-    const names: string[] = []
-    for await (const board of request.miroApi().getAllBoards()) names.push(board.name ?? '')
-    return names
-  })
+  app.get('/boards', { preHandler: app.miro.requireAuth }, async (request) => boardNames(request.miroApi()))
   app.post('/logout', async (request) => { await request.miro.revokeToken('u1'); return 'bye' })
   t.teardown(() => app.close())
   return app

@@ -3,20 +3,12 @@
 // same user meanwhile, and the lock is gone once the refresh is done.
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Redis } from 'ioredis'
-import { startSandbox } from '../sandbox/index'
 import type { MiroTokenState } from '../index'
 import { LEASE_MS } from '../lib/lifecycle/lease'
-import { buildApp, freshCode } from './helpers/app'
-import { startRedis } from './helpers/redis'
+import { buildApp, freshCode, sandboxAndRedis } from './helpers/app'
 
 t.test('a refresh longer than the lease keeps the lock: the other instance waits for it and refreshes nothing', async (t) => {
-  const redis = await startRedis()
-  const probe = new Redis(redis.url)
-  t.teardown(async () => { probe.disconnect(); await redis.stop() })
-  await probe.flushall()
-  const sandbox = await startSandbox()
-  t.teardown(() => sandbox.close())
+  const { sandbox, redis, probe } = await sandboxAndRedis(t)
   const instances = await Promise.all([0, 1].map(async () => {
     const app = await buildApp({ sandbox, session: false, redisUrl: redis.url, miro: { storage: 'redis', routes: false, userId: () => 'u1', httpTimeout: LEASE_MS + 3000 } })
     app.post<{ Body: { code: string } }>('/login', async (request) => request.miro.exchangeCodeForAccessToken('u1', request.body.code).then(() => 'ok'))

@@ -2,10 +2,8 @@
 // revoked at Miro (best effort, logged), not left live. The callback knows whom it stores
 // under before it spends the code: without a user id, nothing is exchanged.
 import t from 'tap'
-import { Redis } from 'ioredis'
 import { startSandbox } from '../sandbox/index'
-import { Browser, buildApp, freshCode, pathOf } from './helpers/app'
-import { startRedis } from './helpers/redis'
+import { Browser, buildApp, freshCode, pathOf, sandboxAndRedis } from './helpers/app'
 
 t.test('session storage: a second login revokes the first login\'s tokens', async (t) => {
   const sandbox = await startSandbox()
@@ -27,12 +25,7 @@ t.test('session storage: a second login revokes the first login\'s tokens', asyn
 })
 
 t.test('redis storage keyed by session id: the earlier key is deleted and its token revoked', async (t) => {
-  const redis = await startRedis()
-  const probe = new Redis(redis.url)
-  t.teardown(async () => { probe.disconnect(); await redis.stop() })
-  await probe.flushall()
-  const sandbox = await startSandbox()
-  t.teardown(() => sandbox.close())
+  const { sandbox, redis, probe } = await sandboxAndRedis(t)
   const app = await buildApp({ sandbox, redisUrl: redis.url, miro: { storage: 'redis' } })
   app.get('/token', { preHandler: app.miro.requireAuth }, async (request) => request.miro.getAccessToken(request.session.sessionId))
   t.teardown(() => app.close())
@@ -52,12 +45,7 @@ t.test('redis storage keyed by session id: the earlier key is deleted and its to
 })
 
 t.test('inside a board (idToken): re-authorizing revokes the tokens stored for that team and user', async (t) => {
-  const redis = await startRedis()
-  const probe = new Redis(redis.url)
-  t.teardown(async () => { probe.disconnect(); await redis.stop() })
-  await probe.flushall()
-  const sandbox = await startSandbox()
-  t.teardown(() => sandbox.close())
+  const { sandbox, redis, probe } = await sandboxAndRedis(t)
   const app = await buildApp({ sandbox, redisUrl: redis.url, miro: { storage: 'redis', identity: 'idToken' } })
   app.get('/token', { preHandler: app.miro.requireAuth }, async (request) => request.miro.getAccessToken(app.miro.userIdOf(request) as string))
   t.teardown(() => app.close())

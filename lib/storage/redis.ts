@@ -50,6 +50,9 @@ interface InFlight { fail: (err: Error) => void, index: number, tick: number }
 
 const GONE = -1
 
+/** The errors of commands that timed out (as opposed to an answer from Redis, even an error reply). */
+const timedOut = new WeakSet<Error>()
+
 /**
  * Sends commands so that an outage answers at once, and a stall within the time limit. ioredis
  * queues commands while it reconnects, and resends after the reconnect those that were on the
@@ -107,15 +110,10 @@ export class RedisCommands {
   send<T, R = T> (what: string, command: () => Promise<T>, map?: (answer: T) => R): Promise<R> {
     const status = this.client.status
     if (status !== 'ready' && status !== 'wait') return Promise.reject(new MiroStorageError(`redis is ${status}`))
-    let probe = false
-    if (this.stalled) {
-      if (this.probing) return Promise.reject(new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms and has not answered since`))
-      this.probing = probe = true
-    }
+    if (this.stalled) return this.probe(what, command, map)
     return new Promise<R>((resolve, reject) => {
       const list = this.inFlight
-      const fail = probe ? (err: Error) => { this.probing = false; reject(err) } : reject
-      const entry: InFlight = { fail, index: list.length, tick: this.tick }
+      const entry: InFlight = { fail: reject, index: list.length, tick: this.tick }
       list.push(entry)
       if (this.sweeper === undefined) this.startSweeper()
       let pending: Promise<T>
@@ -126,7 +124,7 @@ export class RedisCommands {
         return
       }
       pending.then((answer) => {
-        this.answered(probe)
+        if (this.stalled) this.stalled = false // Redis answers again
         // Already failed (timed out, or the connection closed): a late answer changes nothing.
         if (!untrack(this.inFlight, entry)) return
         if (map === undefined) {
@@ -139,16 +137,22 @@ export class RedisCommands {
           reject(err)
         }
       }, (err: unknown) => {
-        // An error reply is an answer too; a connection error is followed by 'close'.
-        this.answered(probe)
         if (untrack(this.inFlight, entry)) reject(toStorageError(what, err))
       })
     })
   }
 
-  private answered (probe: boolean): void {
-    if (this.stalled) this.stalled = false
-    if (probe) this.probing = false
+  /** While stalled: this command goes alone; Redis answering anything (a value, an error reply) ends the stall. */
+  private probe<T, R> (what: string, command: () => Promise<T>, map?: (answer: T) => R): Promise<R> {
+    if (this.probing) return Promise.reject(new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms and has not answered since`))
+    this.probing = true
+    this.stalled = false
+    const sent = this.send(what, command, map)
+    this.stalled = true
+    sent.then(() => { this.stalled = false }, (err: unknown) => { if (!timedOut.has(err as Error)) this.stalled = false })
+      .finally(() => { this.probing = false })
+      .catch(() => {})
+    return sent
   }
 
   private startSweeper (): void {
@@ -170,7 +174,9 @@ export class RedisCommands {
       if (now - entry.tick > this.maxAge) {
         this.stalled = true
         untrack(list, entry) // the last entry moves to i: look at i again
-        entry.fail(new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms`))
+        const err = new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms`)
+        timedOut.add(err)
+        entry.fail(err)
       } else {
         i++
       }

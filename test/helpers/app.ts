@@ -4,8 +4,12 @@ import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestR
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import fastifyRedis from '@fastify/redis'
+import type { MiroApi } from '@mirohq/miro-api'
+import { Redis } from 'ioredis'
+import type { Test } from 'tap'
 import fastifyMiro, { type FastifyMiroOptions } from '../../index'
-import type { Sandbox } from '../../sandbox/index'
+import { startSandbox, type Sandbox } from '../../sandbox/index'
+import { startRedis, type RedisServer } from './redis'
 
 export const REDIRECT_URL = 'http://localhost/auth/miro/callback'
 
@@ -108,4 +112,22 @@ export async function freshCode (sandbox: Sandbox, redirectUrl = REDIRECT_URL): 
   const url = new URL('/oauth/authorize', sandbox.url)
   url.search = new URLSearchParams({ response_type: 'code', client_id: sandbox.clientId, redirect_uri: redirectUrl }).toString()
   return new URL(await sandbox.approve(url.toString())).searchParams.get('code') ?? ''
+}
+
+/** The names of the boards the Miro API returns (every page of getAllBoards). */
+export async function boardNames (api: MiroApi): Promise<string[]> {
+  const names: string[] = []
+  for await (const board of api.getAllBoards()) names.push(board.name ?? '')
+  return names
+}
+
+/** A sandbox, and a Redis with a probe connection, emptied; all stopped at teardown. */
+export async function sandboxAndRedis (t: Test): Promise<{ sandbox: Sandbox, redis: RedisServer, probe: Redis }> {
+  const redis = await startRedis()
+  const probe = new Redis(redis.url)
+  t.teardown(async () => { probe.disconnect(); await redis.stop() })
+  await probe.flushall()
+  const sandbox = await startSandbox()
+  t.teardown(() => sandbox.close())
+  return { sandbox, redis, probe }
 }
