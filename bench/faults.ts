@@ -40,7 +40,7 @@ const msFigures = (v: unknown): string => {
 }
 
 const KNOWN: Known[] = [
-  { prefix: 'redis SIGKILL', fault: 'Redis SIGKILLed mid-storm, restarted from its AOF', before: '50, 50, 10, 19, 0 of 50 users logged out per trial', after: loggedOut('users') },
+  { prefix: 'redis SIGKILL', fault: 'Redis SIGKILLed mid-storm, restarted from its AOF (kill ', before: '50, 50, 10, 19, 0 of 50 users logged out per trial', after: loggedOut('users') },
   { prefix: 'redis connections dropped', fault: 'Redis connections dropped every second, Miro 300 ms', before: '22 of 50 (notes); 9, 8, 10 of 50', after: loggedOut('users') },
   {
     prefix: 'redis stalled',
@@ -102,13 +102,16 @@ export function faultRows (lines: FaultLine[]): FaultRow[] {
   return lines.map((line) => {
     const known = KNOWN.find((k) => line.scenario.startsWith(k.prefix))
     if (known === undefined) return { fault: line.scenario, before: '', after: JSON.stringify(line), expectedLoss: false }
-    const detail = known.fault.endsWith('(') ? known.fault + line.scenario.slice(line.scenario.indexOf('(') + 1) : known.fault
+    // A fault that ends in '(' or '(kill ' takes its detail from the scenario's name (its trial).
+    const detail = known.fault.endsWith('(')
+      ? known.fault + line.scenario.slice(line.scenario.indexOf('(') + 1)
+      : known.fault.endsWith('(kill ') ? known.fault + line.scenario.replace(/^.* at /, 'at ') + ')' : known.fault
     return { fault: detail, before: known.before, after: known.after(line), expectedLoss: known.expectedLoss === true }
   }).sort((a, b) => rank(a) - rank(b))
 }
 
 const rank = (row: FaultRow): number => {
-  const i = KNOWN.findIndex((k) => row.fault.startsWith(k.fault.replace(/\($/, '')))
+  const i = KNOWN.findIndex((k) => row.fault.startsWith(k.fault.replace(/\((kill )?$/, '')))
   return i === -1 ? KNOWN.length : i
 }
 
