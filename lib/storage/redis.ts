@@ -76,11 +76,15 @@ export class RedisCommands {
   // sent as a probe and the others fail at once, until Redis answers anything again.
   private stalled = false
   private probing = false
+  // Not for a Redis Cluster client: one master's stall says nothing of the others, whose users
+  // must stay unaffected; there each command waits out its own limit.
+  private readonly breaker: boolean
   private readonly tickMs: number
   private readonly maxAge: number
 
   constructor (private readonly client: RedisClient, readonly timeoutMs = DEFAULT_STORAGE_TIMEOUT_MS) {
     // A command fails after more than maxAge * tickMs >= timeoutMs, and at most one tick later.
+    this.breaker = (client as { isCluster?: boolean }).isCluster !== true
     this.tickMs = Math.ceil(timeoutMs / 8)
     this.maxAge = Math.ceil(timeoutMs / this.tickMs)
     client.on('close', () => {
@@ -110,7 +114,7 @@ export class RedisCommands {
   send<T, R = T> (what: string, command: () => Promise<T>, map?: (answer: T) => R): Promise<R> {
     const status = this.client.status
     if (status !== 'ready' && status !== 'wait') return Promise.reject(new MiroStorageError(`redis is ${status}`))
-    if (this.stalled) return this.probe(what, command, map)
+    if (this.stalled && this.breaker) return this.probe(what, command, map)
     return new Promise<R>((resolve, reject) => {
       const list = this.inFlight
       const entry: InFlight = { fail: reject, index: list.length, tick: this.tick }

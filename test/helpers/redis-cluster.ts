@@ -1,0 +1,91 @@
+// A real Redis Cluster for the tests: three masters (no replicas) from redis-server on free
+// loopback ports, joined with `redis-cli --cluster create`, persistence off. Each node can be
+// paused (SIGSTOP) and resumed by pid; all are killed when the test ends.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
+import { freePort } from './redis'
+
+export interface ClusterNode { port: number, pid: number }
+
+export interface RedisCluster {
+  nodes: ClusterNode[]
+  /** The master serving `key`'s slot. */
+  nodeOf (key: string): Promise<ClusterNode>
+  stop (): Promise<void>
+}
+
+export async function startRedisCluster (): Promise<RedisCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'fastify-miro-cluster-'))
+  const children: ChildProcess[] = []
+  const killAll = (): void => { for (const c of children) c.kill('SIGKILL') }
+  process.once('exit', killAll)
+  const nodes: ClusterNode[] = []
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort()
+    const child = spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'no', '--save', '', '--appendonly', 'no',
+      '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir
+    ], { stdio: 'ignore' })
+    children.push(child)
+    nodes.push({ port, pid: child.pid as number })
+  }
+  for (const { port } of nodes) {
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      probe.on('error', () => {})
+      try {
+        await probe.connect()
+        await probe.ping()
+        probe.disconnect()
+        break
+      } catch (err) {
+        probe.disconnect()
+        if (Date.now() > deadline) throw err
+        await sleep(30)
+      }
+    }
+  }
+  const created = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 })
+  if (created.status !== 0) throw new Error('redis-cli --cluster create failed: ' + created.stdout + created.stderr)
+  // Every node must agree that all slots are served before a client can rely on it.
+  const deadline = Date.now() + 15_000
+  for (const { port } of nodes) {
+    for (;;) {
+      const info = spawnSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).stdout
+      if (info.includes('cluster_state:ok')) break
+      if (Date.now() > deadline) throw new Error('the cluster did not come up: ' + info)
+      await sleep(50)
+    }
+  }
+  return {
+    nodes,
+    async nodeOf (key) {
+      const slot = Number(spawnSync('redis-cli', ['-p', String(nodes[0]!.port), 'cluster', 'keyslot', key], { encoding: 'utf8' }).stdout.trim())
+      const shards = spawnSync('redis-cli', ['-p', String(nodes[0]!.port), '--json', 'cluster', 'slots'], { encoding: 'utf8' }).stdout
+      const ranges = JSON.parse(shards) as Array<[number, number, [string, number, ...unknown[]]]>
+      const range = ranges.find(([from, to]) => slot >= from && slot <= to)
+      const node = nodes.find((n) => n.port === range?.[2][1])
+      if (node === undefined) throw new Error(`no master serves slot ${slot}`)
+      return node
+    },
+    async stop () {
+      for (const { pid } of nodes) {
+        try { process.kill(pid, 'SIGCONT') } catch {}
+      }
+      await Promise.all(children.map(async (c) => {
+        if (c.exitCode !== null || c.signalCode !== null) return
+        const exited = once(c, 'exit')
+        c.kill('SIGKILL')
+        await exited
+      }))
+      process.off('exit', killAll)
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
