@@ -13,17 +13,18 @@ export async function logOut (
   store: TokenStore, userId: UserKey, refresher: TokenRefresher, revoke: (state: MiroTokenState) => Promise<void>
 ): Promise<void> {
   const seen = await refresher.settle(store, userId)
-  let deleted = false
-  for (let round = 0; round < DELETE_ROUNDS && !deleted; round++) {
+  let gone = false
+  for (let round = 0; round < DELETE_ROUNDS && !gone; round++) {
     const current = await store.get(userId)
     if (current === undefined) {
-      deleted = true
-      break
+      gone = true
+    } else {
+      seen.push(current)
+      gone = (await store.replace(userId, current.accessToken, undefined)).replaced
     }
-    seen.push(current)
-    deleted = (await store.replace(userId, current.accessToken, undefined)).replaced
   }
-  if (!deleted) await store.set(userId, undefined)
-  const tokens = new Set<string>()
-  await Promise.all(seen.filter((state) => !tokens.has(state.accessToken) && tokens.add(state.accessToken)).map(revoke))
+  if (!gone) await store.set(userId, undefined)
+  // Each access token once, however often it was seen.
+  const byToken = new Map(seen.map((state) => [state.accessToken, state]))
+  await Promise.all([...byToken.values()].map(revoke))
 }

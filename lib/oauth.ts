@@ -6,8 +6,9 @@ import {
   MiroUnavailableError, describeCause
 } from './errors'
 import { exactInteger } from './exact-ids'
+import type { FastifyBaseLogger } from 'fastify'
 import type { ResolvedOptions } from './options'
-import type { TokenResponse } from './state'
+import type { MiroTokenState, TokenResponse } from './state'
 
 export type TokenCall = 'code exchange' | 'token refresh' | 'token revoke'
 
@@ -100,10 +101,17 @@ export async function revokeAccessToken (ep: Endpoint, accessToken: string): Pro
 }
 
 /** Revokes an access token, best effort: a failure is logged (its code only), never thrown. */
-export async function revokeOrWarn (ep: Endpoint, accessToken: string, log: { warn (obj: object, msg: string): void }, what: string): Promise<void> {
+export async function revokeOrWarn (ep: Endpoint, accessToken: string, log: Pick<FastifyBaseLogger, 'warn'>, what: string): Promise<void> {
   try {
     await revokeAccessToken(ep, accessToken)
   } catch (err) {
     log.warn({ code: (err as { code?: string }).code, what }, 'fastify-miro: Miro did not confirm the token revocation')
+  }
+}
+
+/** After a login stored `current`: the tokens it replaced are revoked, not left live at Miro. */
+export async function revokeReplaced (ep: Endpoint, earlier: MiroTokenState | undefined, current: MiroTokenState, log: Pick<FastifyBaseLogger, 'warn'>): Promise<void> {
+  if (earlier !== undefined && earlier.accessToken !== current.accessToken) {
+    await revokeOrWarn(ep, earlier.accessToken, log, 'the tokens a new login replaced')
   }
 }

@@ -59,10 +59,14 @@ export interface FastifyMiroOptions {
   userId?: (request: FastifyRequest) => UserKey | undefined | null
   /** Miro's API origin; every Miro HTTP call follows it, token calls included. Default `'https://api.miro.com'`. */
   basePath?: string
-  /** Time limit of token calls (code exchange, refresh, revoke), in milliseconds. Default 10000. */
+  /**
+   * How long a request waits for a token call (code exchange, refresh, revoke), in milliseconds.
+   * Default 10000. A refresh goes on past it (the request answers 504), so its answer is not lost.
+   */
   httpTimeout?: number
   /**
-   * Time limit of one storage command (Redis, a custom Storage), in milliseconds. Default 1500.
+   * Time limit of one storage command (Redis, the session store, a custom Storage), in
+   * milliseconds. Default 1500.
    * A stalled or half-open connection then answers 503 FST_MIRO_STORAGE_UNAVAILABLE in about
    * that time instead of holding requests for as long as the stall lasts.
    */

@@ -5,6 +5,7 @@
 // started it (that request answers 504 at httpTimeout); its answer is written only over the
 // state it refreshed (compare-and-set), and kept in memory until the write lands.
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyBaseLogger } from 'fastify'
 import { MiroNotAuthorizedError, MiroRefreshBusyError, MiroTimeoutError, MiroTokenRevokedError } from './errors'
 import { Lease } from './lifecycle/lease'
 import { PendingWrites } from './lifecycle/pending-writes'
@@ -15,10 +16,7 @@ import type { TokenStore, UserKey } from './storage/types'
 
 type Endpoint = Pick<ResolvedOptions, 'clientId' | 'clientSecret' | 'tokenUrl' | 'revokeUrl' | 'httpTimeout'>
 
-export interface RefreshLogger {
-  warn (obj: object, msg: string): void
-  error (obj: object, msg: string): void
-}
+export type RefreshLogger = Pick<FastifyBaseLogger, 'warn' | 'error'>
 
 /**
  * How long a refresh may run before its outcome is given up as unknown. Far past httpTimeout:
@@ -56,9 +54,8 @@ export class TokenRefresher {
 
   constructor (private readonly endpoint: Endpoint, private readonly log: RefreshLogger, private readonly pollMs = 25) {
     this.limitMs = refreshLimitMs(endpoint.httpTimeout)
-    this.pending = new PendingWrites((state) => {
-      revokeOrWarn(endpoint, state.accessToken, log, 'a refreshed pair that lost to a logout or a new login').catch(() => {})
-    })
+    // revokeOrWarn never rejects: nothing to await here, the journal goes on.
+    this.pending = new PendingWrites((state) => revokeOrWarn(endpoint, state.accessToken, log, 'a refreshed pair that lost to a logout or a new login'))
   }
 
   /**
@@ -102,6 +99,11 @@ export class TokenRefresher {
     if (lost > 0) this.log.error({ users: lost }, 'fastify-miro: the app closed with refreshed Miro tokens it could not store: these users will have to log in again')
   }
 
+  /** The stored state, or the newer pair this process holds for it. */
+  private async current (store: TokenStore, userId: UserKey): Promise<MiroTokenState | undefined> {
+    return this.upgrade(store, userId, await store.get(userId))
+  }
+
   private withinRequestLimit<T> (flight: Promise<T>): Promise<T> {
     const ms = this.endpoint.httpTimeout
     return new Promise<T>((resolve, reject) => {
@@ -122,7 +124,7 @@ export class TokenRefresher {
       if (lease !== null) {
         try {
           // Re-read under the lock: another instance may have refreshed since `seen`.
-          const current = this.upgrade(store, userId, await store.get(userId))
+          const current = await this.current(store, userId)
           if (current === undefined) throw new MiroNotAuthorizedError()
           if (refreshedSince(current, seen, force)) return current
           return await this.refreshFrom(store, userId, current)
@@ -136,7 +138,7 @@ export class TokenRefresher {
       }
       if (Date.now() >= deadline) throw new MiroRefreshBusyError(this.limitMs)
       await sleep(Math.min(MAX_POLL_MS, this.pollMs * 2 ** Math.floor(attempt / 16)))
-      const current = this.upgrade(store, userId, await store.get(userId))
+      const current = await this.current(store, userId)
       if (current === undefined) throw new MiroNotAuthorizedError()
       if (refreshedSince(current, seen, force)) return current
     }
@@ -159,8 +161,8 @@ export class TokenRefresher {
       this.rotating.delete(key)
     }
     const committed = await this.pending.commit(store, userId, from, fresh)
-    if (committed.state === undefined) throw new MiroNotAuthorizedError()
-    return committed.state
+    if (committed === undefined) throw new MiroNotAuthorizedError()
+    return committed
   }
 
   /**
@@ -172,7 +174,7 @@ export class TokenRefresher {
     // Within the request's own time limit, so a real revocation answers 401, not 504.
     const deadline = Date.now() + Math.min(INVALID_GRANT_GRACE_MS, this.endpoint.httpTimeout / 2)
     for (;;) {
-      const current = this.upgrade(store, userId, await store.get(userId))
+      const current = await this.current(store, userId)
       if (current === undefined) throw new MiroNotAuthorizedError()
       if (current.accessToken !== from.accessToken) return current
       if (Date.now() >= deadline) break

@@ -5,7 +5,7 @@ import {
   MiroAccessDeniedError, MiroCodeRejectedError, MiroInvalidReturnToError, MiroInvalidStateError, MiroMissingCodeError,
   MiroNoUserIdError, MiroNotAuthorizedError, MiroOptionsError, MiroStorageError, MiroUnavailableError, describeCause
 } from './errors'
-import { revokeOrWarn } from './oauth'
+import { revokeOrWarn, revokeReplaced } from './oauth'
 import type { ResolvedOptions, ResolvedRoutes } from './options'
 import { stateKey } from './identity'
 import { cookiePendingLogins, LOGIN_LIFE_MS, sessionPendingLogins, type PendingLogin, type PendingLoginStore } from './pending-login'
@@ -74,7 +74,7 @@ async function exchangeAndStore (request: FastifyRequest, options: ResolvedOptio
   const inBoard = options.identity === 'idToken'
   const before = inBoard ? undefined : options.userId(request)
   if (!inBoard && !hasUserId(before)) throw new MiroNoUserIdError()
-  let earlier = before === undefined || before === null ? undefined : await miro.getState(before)
+  let earlier = inBoard ? undefined : await miro.getState(before as UserKey)
   const state = await miro.exchangeCode(code)
   let key: UserKey | null | undefined
   if (inBoard) {
@@ -98,9 +98,7 @@ async function exchangeAndStore (request: FastifyRequest, options: ResolvedOptio
   // Saved now, so @fastify/session sends the new cookie even when nothing else marks the
   // session as modified (tokens in Redis, saveUninitialized: false).
   await sessionCall(request, 'save')
-  if (earlier !== undefined && earlier.accessToken !== state.accessToken) {
-    await revokeOrWarn(options, earlier.accessToken, request.log, 'the tokens a new login replaced')
-  }
+  await revokeReplaced(options, earlier, state, request.log)
 }
 
 export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptions, routes: ResolvedRoutes): void {

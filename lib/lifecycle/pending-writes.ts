@@ -18,11 +18,6 @@ interface PendingWrite {
   settle: () => void
 }
 
-export interface Committed {
-  /** The state to use now; undefined when the user was logged out meanwhile. */
-  state: MiroTokenState | undefined
-}
-
 // Retries are cheap against a store that is down (refused at once), and must come back well
 // within the grace another instance gives an invalid_grant before deleting (refresh.ts).
 const FIRST_RETRY_MS = 25
@@ -32,15 +27,18 @@ export class PendingWrites {
   private readonly entries = new Map<string, PendingWrite>()
 
   /** `revoke` is told of pairs that lost to a logout or a newer login (best effort). */
-  constructor (private readonly revoke: (state: MiroTokenState) => void) {}
+  constructor (private readonly revoke: (state: MiroTokenState) => unknown) {}
 
   /** Pairs this process holds and could not store yet. */
   get size (): number {
     return this.entries.size
   }
 
-  /** Stores `fresh`, the refresh of `from`, unless the user logged out or in again meanwhile. */
-  async commit (store: TokenStore, userId: UserKey, from: MiroTokenState, fresh: MiroTokenState): Promise<Committed> {
+  /**
+   * Stores `fresh`, the refresh of `from`, unless the user logged out or in again meanwhile.
+   * Resolves to the state to use now: undefined when the user was logged out meanwhile.
+   */
+  async commit (store: TokenStore, userId: UserKey, from: MiroTokenState, fresh: MiroTokenState): Promise<MiroTokenState | undefined> {
     const key = store.flightKey(userId)
     // A refresh of a pair that is itself still pending: the store holds that pair's origin.
     const earlier = this.entries.get(key)
@@ -50,10 +48,10 @@ export class PendingWrites {
       result = await store.replace(userId, stored.accessToken, fresh)
     } catch {
       this.keep(key, store, userId, stored, fresh)
-      return { state: fresh }
+      return fresh
     }
     if (earlier !== undefined && this.entries.get(key) === earlier) this.remove(key, earlier)
-    return { state: this.outcome(result, fresh) }
+    return this.outcome(result, fresh)
   }
 
   /** The pair to use for a state read back from the store: this process's newer one, if it holds it. */
