@@ -15,7 +15,7 @@ export const STORM_USER = 'storm-user'
 /** fastify-miro's default key prefix (options.redis.keyPrefix). */
 export const KEY_PREFIX = 'miro:token:'
 /** The key fastify-miro (and the plain route) read. */
-export const pluginKey = (userId: string): string => KEY_PREFIX + userId
+export const pluginKey = (userId: string): string => KEY_PREFIX + '{' + userId + '}'
 /** The key Miro's RedisStorage recipe reads: `userId.toString()`. */
 export const recipeKey = (userId: string): string => userId
 

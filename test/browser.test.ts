@@ -110,7 +110,7 @@ whenChromium(t, () => {
 
       const sessionId = await sessionIdOf(stack)
       if (stack.redis) {
-        const stored = JSON.parse(await stack.redis.get(`miro:token:${sessionId}`) ?? 'null') as { userId?: string } | null
+        const stored = JSON.parse(await stack.redis.get(`miro:token:{${sessionId}}`) ?? 'null') as { userId?: string } | null
         t.equal(stored?.userId, user.id, 'the tokens are in Redis, under the session id')
         t.ok(await stack.redis.exists(`example:session:${sessionId}`), 'the session is in Redis too')
       }
@@ -134,7 +134,7 @@ whenChromium(t, () => {
       t.equal(await heading(page), 'You are logged out')
       t.match(sandbox.revokeCalls, [{ ok: true }], 'the token was revoked at Miro')
       t.same(sandbox.accessTokensOf(user.id), [], 'no live token left')
-      if (stack.redis) t.equal(await stack.redis.exists(`miro:token:${sessionId}`), 0, 'the tokens are gone from Redis')
+      if (stack.redis) t.equal(await stack.redis.exists(`miro:token:{${sessionId}}`), 0, 'the tokens are gone from Redis')
       await page.goto(`${origin}/`)
       t.equal(await page.getByRole('link', { name: 'Log in with Miro' }).count(), 1, 'home offers to log in again')
       t.equal(await page.locator('ul.boards').count(), 0, 'no boards when logged out')

@@ -67,7 +67,7 @@ t.test('with encryption', async (t) => {
     first.get('/authorized-user', async (request) => request.miro.isAuthorized('rotating-user'))
     await first.inject({ method: 'POST', url: '/login' })
     t.equal(await authorized(first), 'true')
-    const sealedWithA = await probe.get('miro:token:rotating-user') ?? ''
+    const sealedWithA = await probe.get('miro:token:{rotating-user}') ?? ''
 
     const rotated = await appWith(t, sandbox, redis.url, miro([keyB, keyA]), lines)
     rotated.get('/authorized-user', async (request) => request.miro.isAuthorized('rotating-user'))
@@ -80,7 +80,7 @@ t.test('with encryption', async (t) => {
     t.equal(await authorized(rotated), 'true', 'still logged in after rotating the key list')
     await rotated.inject({ method: 'POST', url: '/expire' })
     t.equal(await authorized(rotated), 'true', 'refreshed and rewritten')
-    const sealedWithB = await probe.get('miro:token:rotating-user') ?? ''
+    const sealedWithB = await probe.get('miro:token:{rotating-user}') ?? ''
     t.not(sealedWithB.split('.')[1], sealedWithA.split('.')[1], 'new writes use the first key')
 
     const onlyB = await appWith(t, sandbox, redis.url, miro(keyB))
@@ -98,14 +98,14 @@ t.test('with encryption', async (t) => {
     const body = Buffer.from(parts[3] ?? '', 'base64url')
     body[0] = (body[0] ?? 0) ^ 1
     parts[3] = body.toString('base64url')
-    await probe.set('miro:token:rotating-user', parts.join('.'))
+    await probe.set('miro:token:{rotating-user}', parts.join('.'))
     lines.length = 0
     t.equal(await authorized(rotated), 'false')
     t.ok(lines.some((l) => l.includes('"level":40') && l.includes('does not open')))
 
     // A sealed value copied to another user's key does not open there.
-    await probe.set('miro:token:rotating-user', sealedWithB)
-    await probe.set('miro:token:thief', sealedWithB)
+    await probe.set('miro:token:{rotating-user}', sealedWithB)
+    await probe.set('miro:token:{thief}', sealedWithB)
     t.equal(await authorized(rotated), 'true')
     t.equal((await rotated.inject('/thief')).body, 'false', 'bound to the user id it was stored under')
   })

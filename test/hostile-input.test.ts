@@ -748,7 +748,7 @@ const storedValue = fc.oneof(
 )
 
 async function guardWithStored (backend: Backend, raw: string, accept: string | undefined): Promise<LightMyRequestResponse> {
-  await redis.set(TOKEN_PREFIX + 'fixed-user', raw)
+  await redis.set(TOKEN_PREFIX + '{fixed-user}', raw)
   const res = await backend.app.inject({ method: 'GET', url: '/private/x?y=1', headers: accept === undefined ? {} : { accept } })
   expectNo5xx(res)
   expectSafeRedirect(res, sandbox)
@@ -791,7 +791,7 @@ t.test('guard with state-shaped values stored in Redis (wrong types, empty and d
     if (wellFormed && fresh) expect(res.statusCode === 200, `a well-formed, unexpired state was refused (${res.statusCode})`)
     if (res.statusCode !== 200 && wellFormed && !fresh) {
       // Miro refused the refresh: the dead state is deleted, the user has to log in again.
-      expect(await redis.get(TOKEN_PREFIX + 'fixed-user') === null, 'a dead state was kept')
+      expect(await redis.get(TOKEN_PREFIX + '{fixed-user}') === null, 'a dead state was kept')
     }
     await noCrash()
   }), 300)

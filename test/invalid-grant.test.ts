@@ -11,7 +11,7 @@ import { buildApp, freshCode } from './helpers/app'
 import { startRedis } from './helpers/redis'
 
 const PAST = (): string => new Date(Date.now() - 1000).toISOString()
-const KEY = 'miro:token:u1'
+const KEY = 'miro:token:{u1}'
 
 async function instance (t: Test, sandbox: Sandbox, redisUrl: string): Promise<FastifyInstance> {
   const app = await buildApp({ sandbox, session: false, redisUrl, miro: { storage: 'redis', routes: false, userId: () => 'u1' } })

@@ -19,8 +19,8 @@ t.test('a logout on one instance beats a refresh in flight on another', async (t
   const refreshing = await instance()
   const loggingOut = await instance()
   await refreshing.inject({ method: 'POST', url: '/login', payload: { code: await freshCode(sandbox) } })
-  const state = JSON.parse(await probe.get('miro:token:u1') ?? '') as MiroTokenState
-  await probe.set('miro:token:u1', JSON.stringify({ ...state, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() }))
+  const state = JSON.parse(await probe.get('miro:token:{u1}') ?? '') as MiroTokenState
+  await probe.set('miro:token:{u1}', JSON.stringify({ ...state, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() }))
 
   sandbox.failTokenEndpoint({ answerDelayMs: 500, times: 1 })
   const refresh = refreshing.inject('/token')
@@ -29,7 +29,7 @@ t.test('a logout on one instance beats a refresh in flight on another', async (t
   const answered = await refresh
   t.equal(answered.statusCode, 401, 'the refresh that lost to the logout answers 401')
   t.equal(answered.json().code, 'FST_MIRO_NOT_AUTHORIZED')
-  t.equal(await probe.exists('miro:token:u1'), 0, 'nothing was written back')
+  t.equal(await probe.exists('miro:token:{u1}'), 0, 'nothing was written back')
   const userId = sandbox.users[0]!.id
   const deadline = Date.now() + 3000
   while (sandbox.accessTokensOf(userId).length > 0 && Date.now() < deadline) await sleep(20)

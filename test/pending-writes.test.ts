@@ -83,8 +83,8 @@ t.test('Redis killed while Miro answers a refresh: the pair is written after the
   t.teardown(() => sandbox.close())
   const app = await appOn(t, sandbox, { storage: 'redis', httpTimeout: 3000 }, redis.url)
   await app.inject({ method: 'POST', url: '/login', payload: { code: await freshCode(sandbox) } })
-  const before = JSON.parse(await probe.get('miro:token:u1') ?? '') as MiroTokenState
-  await probe.set('miro:token:u1', JSON.stringify({ ...before, tokenExpiresAt: PAST() }))
+  const before = JSON.parse(await probe.get('miro:token:{u1}') ?? '') as MiroTokenState
+  await probe.set('miro:token:{u1}', JSON.stringify({ ...before, tokenExpiresAt: PAST() }))
 
   // Miro takes 400 ms; Redis dies 200 ms into it, so the answer finds no store to write to.
   sandbox.failTokenEndpoint({ delayMs: 400, times: 1 })
@@ -99,7 +99,7 @@ t.test('Redis killed while Miro answers a refresh: the pair is written after the
   const deadline = Date.now() + 8000
   let stored: MiroTokenState | undefined
   while (Date.now() < deadline) {
-    const raw = await probe.get('miro:token:u1').catch(() => null)
+    const raw = await probe.get('miro:token:{u1}').catch(() => null)
     stored = raw === null ? undefined : JSON.parse(raw) as MiroTokenState
     if (stored !== undefined && stored.refreshToken !== before.refreshToken) break
     await sleep(50)

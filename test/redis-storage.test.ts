@@ -40,6 +40,7 @@ function racingClient (raw: Redis): { client: RedisClient, interleave: (step: ()
     },
     set: (key, value, ...args) => base.set(key, value, ...args),
     del: (key) => base.del(key),
+    pttl: (key) => base.pttl(key),
     eval: (script, numKeys, ...args) => base.eval(script, numKeys, ...args),
     on: (event, listener) => base.on(event, listener)
   }
@@ -83,16 +84,16 @@ t.test('redis backend', async (t) => {
     const app = await redisApp(t, sandbox)
     t.equal((await app.inject('/users/alice/authorized')).body, 'false')
     t.equal((await app.inject({ method: 'POST', url: '/users/alice/login', payload: { code: await freshCode(sandbox) } })).body, 'ok')
-    t.same(await probe.keys('*'), ['miro:token:alice'])
-    const stored = JSON.parse(await probe.get('miro:token:alice') ?? '') as MiroTokenState
+    t.same(await probe.keys('*'), ['miro:token:{alice}'])
+    const stored = JSON.parse(await probe.get('miro:token:{alice}') ?? '') as MiroTokenState
     t.match(stored, { userId: sandbox.users[0]!.id, accessToken: String, refreshToken: String, teamId: sandbox.users[0]!.teamId, scope: String })
-    const ttl = await probe.ttl('miro:token:alice')
+    const ttl = await probe.ttl('miro:token:{alice}')
     t.ok(ttl > SIXTY_DAYS - 10 && ttl <= SIXTY_DAYS, `expires after Miro's refresh-token life (ttl ${ttl})`)
     t.equal((await app.inject('/users/alice/authorized')).body, 'true')
     t.equal((await app.inject('/users/bob/authorized')).body, 'false', 'another id is another user')
     t.same((await app.inject('/users/alice/boards')).json(), ["Sandbox User's first board"])
     t.equal((await app.inject({ method: 'DELETE', url: '/users/alice' })).body, 'gone')
-    t.equal(await probe.exists('miro:token:alice'), 0)
+    t.equal(await probe.exists('miro:token:{alice}'), 0)
     t.equal((await app.inject('/users/alice/authorized')).body, 'false')
   })
 
@@ -103,11 +104,11 @@ t.test('redis backend', async (t) => {
     const app = await redisApp(t, sandbox)
     await app.inject({ method: 'POST', url: '/users/carol/login', payload: { code: await freshCode(sandbox) } })
     // Time passes: the expiry ran down and the access token expired.
-    const stored = JSON.parse(await probe.get('miro:token:carol') ?? '') as MiroTokenState
-    await probe.set('miro:token:carol', JSON.stringify({ ...stored, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() }), 'EX', 100)
+    const stored = JSON.parse(await probe.get('miro:token:{carol}') ?? '') as MiroTokenState
+    await probe.set('miro:token:{carol}', JSON.stringify({ ...stored, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() }), 'EX', 100)
     t.equal((await app.inject('/users/carol/authorized')).body, 'true')
     t.equal(sandbox.tokenCalls.filter((c) => c.grantType === 'refresh_token').length, 1, 'refreshed')
-    const ttl = await probe.ttl('miro:token:carol')
+    const ttl = await probe.ttl('miro:token:{carol}')
     t.ok(ttl > SIXTY_DAYS - 10, `the refresh wrote a new 60-day expiry (ttl ${ttl})`)
   })
 
@@ -117,14 +118,14 @@ t.test('redis backend', async (t) => {
     t.teardown(() => sandbox.close())
     const app = await redisApp(t, sandbox)
     await app.inject({ method: 'POST', url: '/users/dan/login', payload: { code: await freshCode(sandbox) } })
-    const stored = JSON.parse(await probe.get('miro:token:dan') ?? '') as MiroTokenState
+    const stored = JSON.parse(await probe.get('miro:token:{dan}') ?? '') as MiroTokenState
     t.equal(stored.refreshToken, undefined)
     t.equal(stored.tokenExpiresAt, undefined)
-    t.equal(await probe.ttl('miro:token:dan'), -1, 'no expiry')
+    t.equal(await probe.ttl('miro:token:{dan}'), -1, 'no expiry')
 
     const withTtl = await redisApp(t, sandbox, { redis: { ttl: 300, keyPrefix: 'app1:' } })
     await withTtl.inject({ method: 'POST', url: '/users/erin/login', payload: { code: await freshCode(sandbox) } })
-    const ttl = await probe.ttl('app1:erin')
+    const ttl = await probe.ttl('app1:{erin}')
     t.ok(ttl > 290 && ttl <= 300, `ttl option used (ttl ${ttl})`)
   })
 
@@ -134,7 +135,7 @@ t.test('redis backend', async (t) => {
     t.teardown(() => sandbox.close())
     const app = await redisApp(t, sandbox, { redis: { namespace: 'tokens' } }, 'tokens')
     await app.inject({ method: 'POST', url: '/users/frank/login', payload: { code: await freshCode(sandbox) } })
-    t.equal(await probe.exists('miro:token:frank'), 1)
+    t.equal(await probe.exists('miro:token:{frank}'), 1)
   })
 
   t.test('the decorated client is never opened, quit or reconfigured', async (t) => {
@@ -174,7 +175,7 @@ t.test('redis backend', async (t) => {
         const a = stores[0] as TokenStore
 
         t.same(await a.replace('zoe', 'at-0', stateOf('1')), { replaced: false, current: undefined }, 'nothing stored: not replaced')
-        t.equal(await probe.exists('cas:zoe'), 0, 'and nothing created')
+        t.equal(await probe.exists('cas:{zoe}'), 0, 'and nothing created')
 
         const rounds = 25
         const outcomes: string[] = []
@@ -191,28 +192,28 @@ t.test('redis backend', async (t) => {
         }
         t.same([...new Set(outcomes)], ['one winner'], `${rounds} rounds of 3 instances at once: exactly one wins, it is stored, the others are told what is`)
         if (sealed) {
-          const raw = await probe.get('cas:zoe') ?? ''
+          const raw = await probe.get('cas:{zoe}') ?? ''
           t.ok(raw.startsWith('fm1.') && !raw.includes('at-r'), 'stored sealed')
         }
 
         const current = await a.get('zoe') as MiroTokenState
-        const before = await probe.get('cas:zoe')
+        const before = await probe.get('cas:{zoe}')
         t.same(await a.replace('zoe', 'at-stale', stateOf('x')), { replaced: false, current }, 'a stale expected token: not replaced, the current state returned')
-        t.equal(await probe.get('cas:zoe'), before, 'the stored bytes untouched')
+        t.equal(await probe.get('cas:{zoe}'), before, 'the stored bytes untouched')
 
         // The expiry follows the rule of set(): 60 days with a refresh token, none without.
-        await probe.expire('cas:zoe', 100)
+        await probe.expire('cas:{zoe}', 100)
         t.same(await a.replace('zoe', current.accessToken, stateOf('t1')), { replaced: true })
-        const ttl = await probe.ttl('cas:zoe')
+        const ttl = await probe.ttl('cas:{zoe}')
         t.ok(ttl > SIXTY_DAYS - 10 && ttl <= SIXTY_DAYS, `with a refresh token: 60 days (ttl ${ttl})`)
         t.same(await a.replace('zoe', 'at-t1', stateOf('t2', false)), { replaced: true })
-        t.equal(await probe.ttl('cas:zoe'), -1, 'without one: no expiry, the earlier one dropped')
+        t.equal(await probe.ttl('cas:{zoe}'), -1, 'without one: no expiry, the earlier one dropped')
         const withTtl = createRedisStore(clients[1] as unknown as RedisClient, { keyPrefix: 'cas:', ttl: 300 }, silent, codec)
         t.same(await withTtl.replace('zoe', 'at-t2', stateOf('t3')), { replaced: true })
-        const own = await probe.ttl('cas:zoe')
+        const own = await probe.ttl('cas:{zoe}')
         t.ok(own > 290 && own <= 300, `the ttl option overrides (ttl ${own})`)
         t.same(await a.replace('zoe', 'at-t3', undefined), { replaced: true }, 'undefined deletes')
-        t.equal(await probe.exists('cas:zoe'), 0)
+        t.equal(await probe.exists('cas:{zoe}'), 0)
 
         // Another instance writes between this replace's read and its write.
         const racing = racingClient(clients[2] as Redis)

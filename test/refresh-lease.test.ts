@@ -18,19 +18,19 @@ t.test('a refresh longer than the lease keeps the lock: the other instance waits
   }))
   const [a, b] = instances as [typeof instances[0], typeof instances[0]]
   await a.inject({ method: 'POST', url: '/login', payload: { code: await freshCode(sandbox) } })
-  const state = JSON.parse(await probe.get('miro:token:u1') ?? '') as MiroTokenState
-  await probe.set('miro:token:u1', JSON.stringify({ ...state, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() }))
+  const state = JSON.parse(await probe.get('miro:token:{u1}') ?? '') as MiroTokenState
+  await probe.set('miro:token:{u1}', JSON.stringify({ ...state, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() }))
 
   // Miro takes one lease and a half for the first refresh.
   sandbox.failTokenEndpoint({ delayMs: LEASE_MS * 1.5, times: 1 })
   const slow = a.inject('/token')
   await sleep(LEASE_MS + 300)
-  t.ok(await probe.pttl('miro:token:u1:refresh-lock') > 0, 'past its first lease, the lock is still held (renewed)')
+  t.ok(await probe.pttl('miro:token:{u1}:refresh-lock') > 0, 'past its first lease, the lock is still held (renewed)')
   const waiting = await b.inject('/token')
   const first = await slow
   t.equal(first.statusCode, 200)
   t.equal(waiting.statusCode, 200, 'the other instance waited for the refresh')
   t.equal(waiting.body, first.body, 'and got its pair')
   t.same(sandbox.tokenCalls.filter((c) => c.grantType === 'refresh_token').map((c) => c.ok), [true], 'one refresh call in all')
-  t.equal(await probe.exists('miro:token:u1:refresh-lock'), 0, 'released once done')
+  t.equal(await probe.exists('miro:token:{u1}:refresh-lock'), 0, 'released once done')
 })

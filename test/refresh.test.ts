@@ -51,17 +51,17 @@ t.test('redis backend', async (t) => {
     const b = await redisInstance(t, sandbox, redis.url)
     const headers = { 'x-user': 'storm' }
     t.equal((await a.inject({ method: 'POST', url: '/login', headers, payload: { code: await freshCode(sandbox) } })).body, 'ok')
-    const before = await expireStored(probe, 'miro:token:storm')
+    const before = await expireStored(probe, 'miro:token:{storm}')
 
     const results = await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? a : b).inject({ url: '/boards', headers })))
     t.same(results.map((r) => r.statusCode), Array(60).fill(200), 'all 60 succeed')
     t.ok(results.every((r) => r.body === '["Sandbox User\'s first board"]'))
     t.equal(refreshes(sandbox), 1, 'the token endpoint saw exactly one refresh')
-    const after = JSON.parse(await probe.get('miro:token:storm') ?? '') as MiroTokenState
+    const after = JSON.parse(await probe.get('miro:token:{storm}') ?? '') as MiroTokenState
     t.not(after.refreshToken, before.refreshToken, 'the rotated refresh token is stored')
     t.ok(Date.parse(after.tokenExpiresAt ?? '') > Date.now(), 'and a fresh expiry')
     t.equal(after.teamId, before.teamId)
-    t.equal(await probe.exists('miro:token:storm:refresh-lock'), 0, 'the lock is released')
+    t.equal(await probe.exists('miro:token:{storm}:refresh-lock'), 0, 'the lock is released')
   })
 
   t.test('invalid_grant on refresh: the state is deleted and the user is logged out, not a 500', async (t) => {
@@ -71,7 +71,7 @@ t.test('redis backend', async (t) => {
     const app = await redisInstance(t, sandbox, redis.url)
     const headers = { 'x-user': 'revoked' }
     await app.inject({ method: 'POST', url: '/login', headers, payload: { code: await freshCode(sandbox) } })
-    const state = await expireStored(probe, 'miro:token:revoked')
+    const state = await expireStored(probe, 'miro:token:{revoked}')
     // Someone else used the refresh token: Miro rotated it away.
     const rotated = await fetch(`${sandbox.url}/v1/oauth/token`, {
       method: 'POST',
@@ -82,7 +82,7 @@ t.test('redis backend', async (t) => {
     const api = await app.inject({ url: '/boards', headers })
     t.equal(api.statusCode, 401)
     t.equal(api.json().code, 'FST_MIRO_NOT_AUTHORIZED')
-    t.equal(await probe.exists('miro:token:revoked'), 0, 'the dead state is deleted')
+    t.equal(await probe.exists('miro:token:{revoked}'), 0, 'the dead state is deleted')
     const html = await app.inject({ url: '/boards', headers: { ...headers, accept: 'text/html' } })
     t.equal(html.statusCode, 401, 'routes are off here, so browsers get the 401 too')
   })
@@ -94,14 +94,14 @@ t.test('redis backend', async (t) => {
     const app = await redisInstance(t, sandbox, redis.url, { httpTimeout: 300 })
     const headers = { 'x-user': 'patient' }
     await app.inject({ method: 'POST', url: '/login', headers, payload: { code: await freshCode(sandbox) } })
-    await expireStored(probe, 'miro:token:patient')
-    const stored = await probe.get('miro:token:patient')
+    await expireStored(probe, 'miro:token:{patient}')
+    const stored = await probe.get('miro:token:{patient}')
 
     sandbox.failTokenEndpoint({ status: 503 })
     const down = await app.inject({ url: '/boards', headers })
     t.equal(down.statusCode, 502)
     t.equal(down.json().code, 'FST_MIRO_UNAVAILABLE')
-    t.equal(await probe.get('miro:token:patient'), stored, 'untouched')
+    t.equal(await probe.get('miro:token:{patient}'), stored, 'untouched')
 
     // Slower than httpTimeout: the request answers 504, the refresh goes on (Miro may rotate
     // any moment now: giving up would lose the new pair), and nobody refreshes again meanwhile.
@@ -116,15 +116,15 @@ t.test('redis backend', async (t) => {
     while (refreshes(sandbox) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
     t.equal((await app.inject({ url: '/boards', headers })).statusCode, 200, 'the late answer was stored and serves the next request')
     t.equal(refreshes(sandbox), 1, 'one refresh in all')
-    t.not(await probe.get('miro:token:patient'), stored, 'the rotated pair is stored')
+    t.not(await probe.get('miro:token:{patient}'), stored, 'the rotated pair is stored')
 
-    await expireStored(probe, 'miro:token:patient')
-    const kept = await probe.get('miro:token:patient')
+    await expireStored(probe, 'miro:token:{patient}')
+    const kept = await probe.get('miro:token:{patient}')
     await sandbox.close()
     const refused = await app.inject({ url: '/boards', headers })
     t.equal(refused.statusCode, 502)
     t.match(refused.json(), { code: 'FST_MIRO_UNAVAILABLE', message: /ECONNREFUSED/ })
-    t.equal(await probe.get('miro:token:patient'), kept, 'untouched')
+    t.equal(await probe.get('miro:token:{patient}'), kept, 'untouched')
   })
 
   t.test('a stored value that is not a token state counts as logged out, with a warning', async (t) => {
@@ -134,7 +134,7 @@ t.test('redis backend', async (t) => {
     const lines: string[] = []
     const app = await redisInstance(t, sandbox, redis.url, {}, lines)
     for (const junk of ['{not json', '"a string"', '[]', '{"accessToken":42,"userId":"u"}', '{"accessToken":"a","userId":"u","tokenExpiresAt":"soon"}', 'null']) {
-      await probe.set('miro:token:junk', junk)
+      await probe.set('miro:token:{junk}', junk)
       lines.length = 0
       const res = await app.inject({ url: '/boards', headers: { 'x-user': 'junk' } })
       t.equal(res.statusCode, 401, `logged out for ${junk}`)

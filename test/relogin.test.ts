@@ -57,7 +57,7 @@ t.test('inside a board (idToken): re-authorizing revokes the tokens stored for t
   await new Browser(app).login(sandbox) // another window, another session: the same Miro user
   const second = (await app.inject({ url: '/token', headers: bearer })).body
   t.not(second, first)
-  t.same(await probe.keys('miro:token:*'), [`miro:token:${user.teamId}%3A${user.id}`])
+  t.same(await probe.keys('miro:token:*'), [`miro:token:{${user.teamId}%3A${user.id}}`])
   t.same(sandbox.accessTokensOf(user.id), [second], 'the earlier authorization is revoked at Miro')
 })
 

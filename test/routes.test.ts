@@ -284,7 +284,7 @@ t.test('without a session: the state lives in a signed, httpOnly, SameSite=Lax c
 
   const res = await browser.request({ method: 'GET', url: pathOf(back.toString()), headers: { 'x-user': 'user-7' } })
   t.equal(res.statusCode, 302)
-  t.equal(await probe.exists('miro:token:user-7'), 1)
+  t.equal(await probe.exists('miro:token:{user-7}'), 1)
   t.notOk(browser.cookies.has('fastify-miro-login'), 'the cookie is cleared: single use')
   t.equal(sandbox.tokenCalls.length, 1)
 })

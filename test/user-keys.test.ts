@@ -17,6 +17,8 @@ const PREFIX = 'miro:token:'
 const LOCK_SUFFIX = ':refresh-lock'
 /** What an encoded id may contain: no ':', no glob character (* ? [ ] \), no space, ASCII only. */
 const ENCODED = /^[A-Za-z0-9_.%-]*$/
+/** The encoded id inside a key's hash tag (`prefix{id}` or `prefix{id}:refresh-lock`), or undefined. */
+const tagged = (rest: string): string | undefined => /^\{([^{}]*)\}(?::refresh-lock)?$/.exec(rest)?.[1]
 
 const NAMED_IDS = [
   '*', '?', '[a-z]', '\\', 'miro:token:*', ':', 'a:b', 'a:refresh-lock', 'x' + LOCK_SUFFIX, LOCK_SUFFIX, ' ', '  leading',
@@ -61,12 +63,14 @@ async function holds (t: Test, label: string, run: () => void | Promise<void>): 
 t.test('encodeUserId: keys stay under the prefix, hold no glob or ":" character, and decode back', async (t) => {
   await holds(t, '2000 runs, seed 42', () => fc.assert(fc.property(prefix, hostileId, (p, id) => {
     const key = tokenKey(p, id)
-    const encoded = key.slice(p.length)
-    return key.startsWith(p) && encoded === encodeUserId(id) && ENCODED.test(encoded) && decodeURIComponent(encoded) === id
+    const encoded = tagged(key.slice(p.length))
+    return key.startsWith(p) && encoded !== undefined && encoded === encodeUserId(id) && ENCODED.test(encoded) && decodeURIComponent(encoded) === id &&
+      lockKey(p, id) === key + LOCK_SUFFIX
   }), { seed: SEED, numRuns: 2000 }))
-  t.equal(tokenKey(PREFIX, 'ordinary-session_id.1'), PREFIX + 'ordinary-session_id.1', 'ordinary ids are left as they are')
+  t.equal(tokenKey(PREFIX, 'ordinary-session_id.1'), PREFIX + '{ordinary-session_id.1}', 'ordinary ids are left as they are')
   t.equal(tokenKey(PREFIX, 42), tokenKey(PREFIX, '42'), 'a number is the same user as its string')
-  t.equal(tokenKey(PREFIX, '*'), PREFIX + '%2A', "'*' is encoded")
+  t.equal(tokenKey(PREFIX, '*'), PREFIX + '{%2A}', "'*' is encoded")
+  t.equal(tokenKey(PREFIX, '{x}'), PREFIX + '{%7Bx%7D}', 'braces are encoded: an id cannot move its key to another hash slot')
 })
 
 t.test('tokenKey and lockKey are injective, and no token key equals any lock key', async (t) => {
@@ -100,7 +104,7 @@ t.test('ids with lone surrogates get keys too, distinct from every other id', as
   await holds(t, '2000 runs, seed 42', () => fc.assert(fc.property(anyUtf16Id, anyUtf16Id, (a, b) => {
     const ka = tokenKey(PREFIX, a)
     const kb = tokenKey(PREFIX, b)
-    if (!ka.startsWith(PREFIX) || !ENCODED.test(ka.slice(PREFIX.length))) throw new Error(`bad key ${ka}`)
+    if (!ka.startsWith(PREFIX) || !ENCODED.test(tagged(ka.slice(PREFIX.length)) ?? ':')) throw new Error(`bad key ${ka}`)
     if (a !== b && ka === kb) throw new Error(`${JSON.stringify(a)} and ${JSON.stringify(b)} share ${ka}`)
     if (ka === lockKey(PREFIX, b)) throw new Error('a token key equals a lock key')
   }), { seed: SEED, numRuns: 2000 }))
@@ -170,8 +174,8 @@ async function storeAndCheck (ids: string[]): Promise<string | undefined> {
   if (keys.length !== 2 * ids.length) return `${keys.length} keys for ${ids.length} ids (and as many locks)`
   for (const key of keys) {
     if (!key.startsWith(PREFIX)) return `key outside the prefix: ${key.slice(0, 80)}`
-    const rest = key.slice(PREFIX.length)
-    const encoded = rest.endsWith(LOCK_SUFFIX) ? rest.slice(0, -LOCK_SUFFIX.length) : rest
+    const encoded = tagged(key.slice(PREFIX.length))
+    if (encoded === undefined) return `key without its user's hash tag: ${key.slice(0, 80)}`
     if (!ENCODED.test(encoded)) return `key with a glob, ':', space or non-ASCII character: ${key.slice(0, 80)}`
   }
   // Keys hold no glob character: a key used as a SCAN pattern matches itself only.

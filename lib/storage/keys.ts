@@ -1,7 +1,12 @@
 // Keys for per-user Redis values. The user id is percent-encoded so that any id ("*", ":",
 // spaces, newlines, very long) maps to exactly one key under the prefix: the encoding is
-// injective, never contains ":" or glob characters, and leaves ordinary ids (session ids,
-// numbers) as they are.
+// injective, never contains ":", braces or glob characters, and leaves ordinary ids (session
+// ids, numbers) as they are.
+//
+// Every key of one user carries the encoded id as a Redis Cluster hash tag (`{…}`), so the
+// token state and its refresh lock live in one slot, on one master: a user whose tokens are
+// reachable can always also take the lock. (A prefix that holds a `{…}` of its own puts every
+// key in that one slot instead: Redis hashes the first tag.)
 import type { UserKey } from './types'
 
 const SAFE = /^[A-Za-z0-9_.-]*$/
@@ -23,10 +28,19 @@ export function encodeUserId (userId: UserKey): string {
 }
 
 export function tokenKey (keyPrefix: string, userId: UserKey): string {
-  return keyPrefix + encodeUserId(userId)
+  return keyPrefix + '{' + encodeUserId(userId) + '}'
 }
 
-/** Never equal to a token key: the encoded id cannot contain ":". */
+/** Never equal to a token key: the encoded id cannot contain "}" or ":". */
 export function lockKey (keyPrefix: string, userId: UserKey): string {
-  return keyPrefix + encodeUserId(userId) + ':refresh-lock'
+  return tokenKey(keyPrefix, userId) + ':refresh-lock'
+}
+
+/**
+ * Where fastify-miro 0.1 kept a user's token state (no hash tag). Still read when the tagged
+ * key is missing, and removed on the next write, so existing deployments keep their logins.
+ * Never equal to a tagged key: the encoded id holds no "{".
+ */
+export function legacyTokenKey (keyPrefix: string, userId: UserKey): string {
+  return keyPrefix + encodeUserId(userId)
 }

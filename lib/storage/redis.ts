@@ -5,7 +5,7 @@ import { MiroStorageError } from '../errors'
 import type { MiroTokenState } from '../state'
 import { jsonCodec, type StateCodec } from './codec'
 import { DEFAULT_STORAGE_TIMEOUT_MS, hasUserId, requireUserId, toStorageError } from './guard'
-import { lockKey, tokenKey } from './keys'
+import { legacyTokenKey, lockKey, tokenKey } from './keys'
 import type { RefreshLock, StoreLogger, TokenStore, UserKey } from './types'
 
 /** Miro's refresh tokens live 60 days: a stored state outliving that is useless. */
@@ -17,6 +17,7 @@ export interface RedisClient {
   get (key: string): Promise<string | null>
   set (key: string, value: string, ...args: Array<string | number>): Promise<unknown>
   del (key: string): Promise<number>
+  pttl (key: string): Promise<number>
   eval (script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
   on (event: 'close', listener: () => void): unknown
 }
@@ -246,24 +247,41 @@ export function createRedisStore (
     raw === null ? undefined : codec.decode(raw, userId, 'redis', log)
   // Seconds; undefined: no expiry. A plain SET also drops an expiry left by an earlier state that had a refresh token.
   const expiryOf = (state: MiroTokenState): number | undefined => ttl ?? (state.refreshToken ? REFRESH_TOKEN_LIFE_SECONDS : undefined)
+  // A state still under its untagged 0.1 key is read there, and copied to its tagged key (with
+  // the time it had left) before a compare-and-set, which works on the tagged key alone: two
+  // keys in different slots can never be compared and written in one step on a Cluster.
+  const readLegacy = (userId: UserKey): Promise<string | null> =>
+    commands.send('redis get', () => client.get(legacyTokenKey(keyPrefix, userId)))
+  const dropLegacy = (userId: UserKey): Promise<unknown> =>
+    commands.send('redis del', () => client.del(legacyTokenKey(keyPrefix, userId)))
+  const moveLegacy = async (userId: UserKey, key: string): Promise<string | null> => {
+    const raw = await readLegacy(userId)
+    if (raw === null) return null
+    const ms = await commands.send('redis pttl', () => client.pttl(legacyTokenKey(keyPrefix, userId)))
+    await commands.send('redis set', () => ms > 0 ? client.set(key, raw, 'PX', ms, 'NX') : client.set(key, raw, 'NX'))
+    return await commands.send('redis get', () => client.get(key)) // this copy, or one another instance made first
+  }
   return {
     commands,
     lock: createRedisLock(commands, client, keyPrefix),
     flightKey: (userId: UserKey) => tokenKey(keyPrefix, userId),
     get (userId) {
       if (!hasUserId(userId)) return Promise.resolve(undefined)
-      return commands.send('redis get', () => client.get(tokenKey(keyPrefix, userId)), (raw) => read(raw, userId))
+      return commands.send('redis get', () => client.get(tokenKey(keyPrefix, userId))).then(
+        (raw) => raw === null ? readLegacy(userId).then((old) => read(old, userId)) : read(raw, userId))
     },
     async set (userId, state) {
       if (state === undefined && !hasUserId(userId)) return // nothing is stored without an id
       const key = tokenKey(keyPrefix, requireUserId(userId))
       if (state === undefined) {
         await commands.send('redis del', () => client.del(key))
+        await dropLegacy(userId)
         return
       }
       const seconds = expiryOf(state)
       const value = codec.encode(state, userId) as string
       await commands.send('redis set', () => seconds === undefined ? client.set(key, value) : client.set(key, value, 'EX', seconds))
+      await dropLegacy(userId)
     },
     // The codec may seal (a random IV per write), so the access token is compared in Node on the
     // decoded state, and the script writes only if the key still holds the very bytes read.
@@ -273,6 +291,7 @@ export function createRedisStore (
       const seconds = next === undefined ? undefined : expiryOf(next)
       const write = next === undefined ? ['del', '', ''] : ['set', codec.encode(next, userId) as string, seconds === undefined ? '' : String(seconds)]
       let raw = await commands.send('redis get', () => client.get(key))
+      if (raw === null) raw = await moveLegacy(userId, key)
       for (let attempt = 1; ; attempt++) {
         const current = read(raw, userId)
         if (current?.accessToken !== expected) return { replaced: false, current }
@@ -280,7 +299,10 @@ export function createRedisStore (
         if (attempt > REPLACE_ATTEMPTS) throw new MiroStorageError('redis replace: the stored state kept changing')
         const seen = raw as string // current is defined, so something was read
         const answer = await commands.send('redis replace', () => client.eval(REPLACE_SCRIPT, 1, key, seen, ...write))
-        if (typeof answer === 'number') return { replaced: true }
+        if (typeof answer === 'number') {
+          await dropLegacy(userId)
+          return { replaced: true }
+        }
         raw = answer as string | null // the value that was there instead
       }
     }

@@ -209,7 +209,7 @@ export interface User {
   miroUserId: string
 }
 
-export const tokenKeyOf = (user: User): string => PREFIX + user.id
+export const tokenKeyOf = (user: User): string => PREFIX + '{' + user.id + '}'
 
 /** Every key Redis holds for `user`: its token key and anything under it (locks…). SCAN, never KEYS. */
 export async function keysOfUser (world: World, user: User): Promise<string[]> {
