@@ -14,7 +14,7 @@ export type StorageChoice = 'session' | 'redis' | 'memory'
 export interface FastifyMiroRedisOptions {
   /** The `namespace` given to @fastify/redis, when it was registered with one. */
   namespace?: string
-  /** Prefix of every key; the key of a user is `keyPrefix + userId`. Default `'miro:token:'`. */
+  /** Prefix of every key; a user's token state is at `keyPrefix + '{' + userId + '}'` (the id is the Cluster hash tag). Default `'miro:token:'`. */
   keyPrefix?: string
   /**
    * Expiry of a stored state, in seconds. Default: Miro's refresh-token life (60 days) when the
