@@ -5,7 +5,8 @@
 // beginning 100 ms into it, once per client setup, each figure reported as a JSON line
 // ($FAULTS_REPORT): "rotated pairs lost" are users whose stored refresh token no longer works
 // at the sandbox once the topology settled. The old master goes on accepting writes until
-// Sentinel turns it into a replica (about 10 s later), and those writes are then discarded.
+// Sentinel turns it into a replica (about 10 s later; the test does it at once, as Sentinel
+// would, once the storm is over), and those writes are then discarded.
 // Measured before redis.waitReplicas: default ioredis lost 186 of 196 refreshes, with
 // failoverDetector 170 of 245 (the issue). Must hold: with failoverDetector and
 // waitReplicas: 1, no pair is lost, and no request answers anything but 200 or 503.
@@ -85,7 +86,7 @@ t.test('Redis Sentinel: master + replica + sentinel', async (t) => {
     { name: 'failoverDetector', redis: { failoverDetector: true }, lossless: false },
     { name: 'failoverDetector + waitReplicas 1', redis: { failoverDetector: true }, plugin: { redis: { waitReplicas: 1 } }, lossless: true }
   ]
-  for (const setup of setups) {
+  for (const setup of setups.slice(Number(process.env.SENTINEL_FROM ?? 0))) {
     await t.test(`forced failover, a storm ${STORM_AT_MS} ms into it: ${setup.name}`, async (t) => {
       // The previous failover's old master must be a replica again, caught up.
       await topology.waitForReplicas(1, 30_000)
@@ -102,16 +103,20 @@ t.test('Redis Sentinel: master + replica + sentinel', async (t) => {
       const samples = await runLoad({ instances, users, perUser: PER_USER, durationMs: DURATION_MS, maxInFlight: MAX_IN_FLIGHT })
       const promoted = await topology.waitForNewMaster(old)
       const promotedAfter = Date.now() - began
-      // Sentinel turns the old master into a replica of the new one: what it took since the
-      // promotion is discarded now.
+      // The old master becomes a replica of the new one (what Sentinel does some 10 s later): what
+      // it took since the promotion is discarded now.
+      await topology.demote(old, promoted)
       await topology.waitForReplicas(1, 30_000)
       const rejoinedAfter = Date.now() - began
       const calls = tokenCallsSince(sandbox, since)
       // Pairs held in the journal are written once the replica acknowledges: give them time.
+      // Until none is dead, or the count held for a second (at most 5 s).
       let dead = await deadStored(users)
-      for (const end = Date.now() + 5000; dead.length > 0 && Date.now() < end;) {
+      for (let end = Date.now() + 5000, stable = Date.now() + 1000; dead.length > 0 && Date.now() < Math.min(end, stable);) {
         await sleep(250)
-        dead = await deadStored(users)
+        const now = await deadStored(users)
+        if (now.length !== dead.length) stable = Date.now() + 1000
+        dead = now
       }
       const fresh = await inProcessInstance(t, 'fresh', appOptions({ failoverDetector: true }))
       const loss = await usersLoggedOut(world, users, instances, fresh)
@@ -129,14 +134,16 @@ t.test('Redis Sentinel: master + replica + sentinel', async (t) => {
       })
       t.not(promoted.port, old.port, 'a failover happened')
       t.ok(calls.refreshOk >= USERS, 'every user refreshed during the failover')
-      const unexpected = Object.keys(statuses).filter((k) => k !== '200' && !k.startsWith('503 '))
-      t.same(unexpected, [], 'the storm: 200 or 503, never a 401, a 500 or a hang')
       if (setup.lossless) {
+        const unexpected = Object.keys(statuses).filter((k) => k !== '200' && !k.startsWith('503 '))
+        t.same(unexpected, [], 'the storm: 200 or 503, never a 401, a 500 or a hang')
         t.same(dead, [], 'no rotated pair lost')
         t.equal(loss.loggedOut.length, 0, 'no user logged out')
       } else {
-        // Figures only: how much Redis's asynchronous replication loses without waitReplicas.
-        t.equal(loss.loggedOut.length >= dead.length, true, 'a lost pair logs its user out')
+        // Figures only (above): what Redis's asynchronous replication loses without waitReplicas.
+        // A 401 in the storm is such a loss seen early: a request read the state the new master
+        // still had, whose refresh token was already rotated.
+        t.ok(dead.every((id) => loss.loggedOut.includes(id)), 'each lost pair logs its user out')
       }
     })
   }

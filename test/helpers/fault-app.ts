@@ -40,7 +40,11 @@ export async function buildFaultApp (opts: FaultAppOptions): Promise<FastifyInst
   // ioredis with its defaults, as an app would have it: what happens in an outage is the plugin's doing.
   await app.register(fastifyRedis, opts.redisOptions ?? { url: opts.redisUrl })
   // Reconnect errors are expected here (the scenarios kill Redis); without a listener ioredis prints each.
-  ;(app as unknown as { redis: { on (e: 'error', l: () => void): void } }).redis.on('error', () => {})
+  const client = (app as unknown as { redis: { on (e: 'error', l: () => void): void, disconnect (): void } }).redis
+  client.on('error', () => {})
+  // ioredis 6.0.0's quit() (what @fastify/redis closes with) leaves the Sentinel failover
+  // detector's connections open, and the process with them (redis/ioredis#1362): disconnect too.
+  if (opts.redisOptions !== undefined) app.addHook('onClose', () => { client.disconnect() })
   const options: FastifyMiroOptions = {
     clientId: opts.miro.clientId,
     clientSecret: opts.miro.clientSecret,

@@ -31,6 +31,13 @@ export interface SentinelTopology {
   failover (): Promise<void>
   /** Waits until the sentinels name a master other than `old`, and it answers as one. */
   waitForNewMaster (old: SentinelNode, limitMs?: number): Promise<SentinelNode>
+  /**
+   * What Sentinel does to an old master that still claims the role, about 10 s after the
+   * failover (it waits 4 × its 2 s publish period after seeing it, and polls every 1–10 s):
+   * REPLICAOF the new master and CLIENT KILL TYPE normal, in one MULTI. Done at once, so a
+   * test does not wait those 10 s; the old master discards what it took since the promotion.
+   */
+  demote (old: SentinelNode, to: SentinelNode): Promise<void>
   /** Waits until the current master has at least `count` replicas online and caught up. */
   waitForReplicas (count: number, limitMs?: number): Promise<void>
   /** SIGKILL a node, and wait until it is gone. */
@@ -157,6 +164,16 @@ export async function startRedisSentinel (opts: { replicas?: number, sentinels?:
         if (now.port !== old.port && (await infoOf(now, 'replication')).includes('role:master')) return now
         if (Date.now() > deadline) throw new Error('no new master within ' + limitMs + ' ms')
         await sleep(50)
+      }
+    },
+    async demote (old, to) {
+      const client = new Redis(old.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      client.on('error', () => {})
+      try {
+        await client.connect()
+        await client.multi().call('REPLICAOF', '127.0.0.1', String(to.port)).call('CLIENT', 'KILL', 'TYPE', 'normal').exec()
+      } finally {
+        client.disconnect()
       }
     },
     async waitForReplicas (count, limitMs = 15_000) {
