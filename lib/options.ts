@@ -30,7 +30,8 @@ export interface FastifyMiroRedisOptions {
    */
   waitReplicas?: number
   /**
-   * How long one WAIT may take, in milliseconds. Default 100. WAIT holds the connection's
+   * How long one WAIT may take, in milliseconds. Default 100 (at most half of
+   * `storageTimeout`). WAIT holds the connection's
    * other commands meanwhile, so it must stay well below `storageTimeout`.
    */
   waitTimeout?: number

@@ -336,8 +336,8 @@ export function createRedisStore (
       if (raw === null) raw = await moveLegacy(userId, key)
       for (let attempt = 1; ; attempt++) {
         const current = read(raw, userId)
-        if (attempt > REPLACE_ATTEMPTS) throw new MiroStorageError('redis replace: the stored state kept changing')
         if (acks !== undefined && next !== undefined && current !== undefined && current.accessToken === next.accessToken && expected !== next.accessToken) {
+          if (attempt > REPLACE_ATTEMPTS) throw new MiroStorageError('redis replace: the stored state kept changing')
           // Written by an earlier attempt whose replicas came up short (the journal's retry):
           // the same bytes written again, so that a WAIT on this connection covers them.
           const same = raw as string
@@ -352,6 +352,7 @@ export function createRedisStore (
         }
         if (current?.accessToken !== expected) return { replaced: false, current }
         // The same access token under new bytes each time (e.g. the same state written again, sealed anew).
+        if (attempt > REPLACE_ATTEMPTS) throw new MiroStorageError('redis replace: the stored state kept changing')
         const seen = raw as string // current is defined, so something was read
         const connection = commands.connection
         const answer = await commands.send('redis replace', () => client.eval(REPLACE_SCRIPT, 1, key, seen, ...write))
