@@ -21,6 +21,20 @@ export interface FastifyMiroRedisOptions {
    * state has a refresh token, renewed on every write; no expiry when it has none.
    */
   ttl?: number
+  /**
+   * Replicas that must acknowledge a refreshed pair (Redis WAIT) before the refresh counts as
+   * done; for a master with replicas (Sentinel). Default: none, Redis's asynchronous
+   * replication. When fewer acknowledge within `waitTimeout`, the request is not failed: the
+   * pair stays in this process's memory, serves its requests, and is written again until
+   * acknowledged. A login is kept either way (with a warning). Not for a Redis Cluster client.
+   */
+  waitReplicas?: number
+  /**
+   * How long one WAIT may take, in milliseconds. Default 100 (at most half of
+   * `storageTimeout`). WAIT holds the connection's
+   * other commands meanwhile, so it must stay well below `storageTimeout`.
+   */
+  waitTimeout?: number
 }
 
 export interface FastifyMiroRoutesOptions {
@@ -114,7 +128,7 @@ export interface ResolvedOptions {
   /** Milliseconds one storage command may take. */
   storageTimeout: number
   storage: StorageChoice | Storage
-  redis: { namespace?: string, keyPrefix: string, ttl?: number }
+  redis: { namespace?: string, keyPrefix: string, ttl?: number, waitReplicas?: number, waitTimeout?: number }
   sessionKey: string
   userId: (request: FastifyRequest) => UserKey | undefined | null
   /** False when `userId` is the default (the session id). */
@@ -198,9 +212,9 @@ function storageOption (value: unknown): StorageChoice | Storage {
   return fail("options.storage should be 'session', 'redis', 'memory' or an object with get(userId) and set(userId, state) methods")
 }
 
-function redisOption (value: unknown): ResolvedOptions['redis'] {
+function redisOption (value: unknown, storageTimeout: number): ResolvedOptions['redis'] {
   if (value === undefined) return { keyPrefix: 'miro:token:' }
-  if (typeof value !== 'object' || value === null) return fail('options.redis should be an object: { namespace, keyPrefix, ttl }')
+  if (typeof value !== 'object' || value === null) return fail('options.redis should be an object: { namespace, keyPrefix, ttl, waitReplicas, waitTimeout }')
   const r = value as Record<string, unknown>
   const keyPrefix = optionalString(r.keyPrefix, 'redis.keyPrefix') ?? 'miro:token:'
   const resolved: ResolvedOptions['redis'] = { keyPrefix }
@@ -208,6 +222,15 @@ function redisOption (value: unknown): ResolvedOptions['redis'] {
   if (namespace !== undefined) resolved.namespace = namespace
   const ttl = positiveNumber(r.ttl, 'redis.ttl', undefined, true)
   if (ttl !== undefined) resolved.ttl = ttl
+  const waitReplicas = positiveNumber(r.waitReplicas, 'redis.waitReplicas', undefined, true)
+  if (waitReplicas !== undefined) resolved.waitReplicas = waitReplicas
+  const waitTimeout = positiveNumber(r.waitTimeout, 'redis.waitTimeout', undefined, true)
+  if (waitTimeout !== undefined) {
+    if (waitReplicas === undefined) fail('options.redis.waitTimeout needs options.redis.waitReplicas: set how many replicas must acknowledge, or remove waitTimeout')
+    // Redis's WAIT 0 waits forever; one as long as storageTimeout fails every command queued behind it.
+    if (waitTimeout * 2 > storageTimeout) fail(`options.redis.waitTimeout should be at most half of options.storageTimeout (${storageTimeout} ms): WAIT holds the connection's other commands`)
+    resolved.waitTimeout = waitTimeout
+  }
   return resolved
 }
 
@@ -268,6 +291,7 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
 
   const identity = identityOption(opts.identity)
   const encryptionKeys = parseEncryptionKeys(opts.encryptionKey)
+  const storageTimeout = timerDelay(opts.storageTimeout, 'storageTimeout', DEFAULT_STORAGE_TIMEOUT_MS)
   return {
     clientId,
     clientSecret,
@@ -277,9 +301,9 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
     revokeUrl: basePath + '/v2/oauth/revoke',
     authorizeUrl: authorize.toString(),
     httpTimeout: positiveNumber(opts.httpTimeout, 'httpTimeout', 10_000) as number,
-    storageTimeout: timerDelay(opts.storageTimeout, 'storageTimeout', DEFAULT_STORAGE_TIMEOUT_MS),
+    storageTimeout,
     storage: storageOption(opts.storage),
-    redis: redisOption(opts.redis),
+    redis: redisOption(opts.redis, storageTimeout),
     sessionKey: optionalString(opts.sessionKey, 'sessionKey') || 'miro',
     userId: (opts.userId as ResolvedOptions['userId'] | undefined) ?? (identity === 'idToken' ? idTokenUserId : sessionUserId),
     customUserId: opts.userId !== undefined || identity === 'idToken',

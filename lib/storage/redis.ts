@@ -1,12 +1,13 @@
 // Token states as JSON strings in the Redis client that @fastify/redis decorated. This file
 // only sends commands: it never connects, quits or reconfigures that client.
 import { randomUUID } from 'node:crypto'
-import { MiroStorageError } from '../errors'
+import { MiroOptionsError, MiroStorageError } from '../errors'
 import type { MiroTokenState } from '../state'
 import { jsonCodec, type StateCodec } from './codec'
 import { DEFAULT_STORAGE_TIMEOUT_MS, hasUserId, requireUserId } from './guard'
 import { legacyTokenKey, lockKey, tokenKey } from './keys'
 import { describeRedisCause } from './redis-errors'
+import { ReplicaAcks } from './replica-acks'
 import type { RefreshLock, StoreLogger, TokenStore, UserKey } from './types'
 
 /** Miro's refresh tokens live 60 days: a stored state outliving that is useless. */
@@ -20,6 +21,8 @@ export interface RedisClient {
   del (key: string): Promise<number>
   pttl (key: string): Promise<number>
   eval (script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+  /** WAIT numreplicas timeout: only needed with `redis.waitReplicas`. */
+  wait? (numReplicas: number, timeoutMs: number): Promise<number>
   /** 'close' (a connection dropped), 'node error' (a Cluster node failed; its error is the argument). */
   on (event: 'close' | 'node error', listener: (err?: unknown) => void): unknown
 }
@@ -28,6 +31,10 @@ export interface RedisStoreOptions {
   keyPrefix: string
   /** Seconds; overrides the 60-day / no-expiry rule. */
   ttl?: number
+  /** Replicas that must acknowledge a written pair (WAIT) before it counts as stored. */
+  waitReplicas?: number
+  /** Milliseconds a WAIT may take. */
+  waitTimeout?: number
 }
 
 // Compare-and-delete: only the holder of the lock may release it.
@@ -88,6 +95,8 @@ export class RedisCommands {
   // Not for a Redis Cluster client: one master's stall says nothing of the others, whose users
   // must stay unaffected; there each command waits out its own limit.
   private readonly breaker: boolean
+  // Counts the connection's closes: a WAIT tells of the writes of its own connection only.
+  private closes = 0
   private readonly tickMs: number
   private readonly maxAge: number
   // A Cluster client retries a dead node's commands itself and tells only through 'node error':
@@ -101,6 +110,7 @@ export class RedisCommands {
     this.maxAge = Math.ceil(timeoutMs / this.tickMs)
     client.on('node error', (err) => { this.nodeError = { at: Date.now(), cause: describeRedisCause(err) } })
     client.on('close', () => {
+      this.closes++
       const lost = this.inFlight
       this.inFlight = []
       this.stopSweeper()
@@ -111,6 +121,11 @@ export class RedisCommands {
         entry.fail(new MiroStorageError('redis connection lost'))
       }
     })
+  }
+
+  /** Changes whenever the connection closed: commands sent under one value went down one connection. */
+  get connection (): number {
+    return this.closes
   }
 
   /** Commands sent and not answered yet: for tests and diagnostics. */
@@ -252,6 +267,24 @@ export interface RedisTokenStore extends TokenStore {
   readonly lock: RefreshLock
 }
 
+/** `redis.waitReplicas` on a client that can run WAIT on the connection that wrote the key. */
+function replicaAcks (commands: RedisCommands, client: RedisClient, opts: RedisStoreOptions): ReplicaAcks | undefined {
+  const { waitReplicas } = opts
+  if (waitReplicas === undefined) return undefined
+  const waitTimeout = opts.waitTimeout ?? Math.max(1, Math.min(DEFAULT_WAIT_TIMEOUT_MS, Math.floor(commands.timeoutMs / 2)))
+  // ioredis sends a keyless command such as WAIT to any node of a Cluster, not to the one that
+  // took the write, whose replicas are the ones that count.
+  if ((client as { isCluster?: boolean }).isCluster === true) {
+    throw new MiroOptionsError('options.redis.waitReplicas is not supported on a Redis Cluster client (WAIT would not reach the node that took the write): remove it, or use a single master with replicas under Sentinel')
+  }
+  const wait = client.wait
+  if (typeof wait !== 'function') throw new MiroOptionsError('options.redis.waitReplicas needs a client with wait(numReplicas, timeout), such as ioredis: remove it or give @fastify/redis an ioredis client')
+  return new ReplicaAcks(commands, (n, ms) => wait.call(client, n, ms), waitReplicas, waitTimeout)
+}
+
+/** Default of `redis.waitTimeout` (at most half of storageTimeout), in ms: a replica on the same network acknowledges within a few. */
+export const DEFAULT_WAIT_TIMEOUT_MS = 100
+
 /** Attempts of `replace` whose compare succeeded in Node but whose raw value changed in Redis. */
 const REPLACE_ATTEMPTS = 4
 
@@ -260,6 +293,7 @@ export function createRedisStore (
 ): RedisTokenStore {
   const { keyPrefix, ttl } = opts
   const commands = new RedisCommands(client, timeoutMs)
+  const acks = replicaAcks(commands, client, opts)
   const read = (raw: string | null, userId: UserKey): MiroTokenState | undefined =>
     raw === null ? undefined : codec.decode(raw, userId, 'redis', log)
   // Seconds; undefined: no expiry. A plain SET also drops an expiry left by an earlier state that had a refresh token.
@@ -297,7 +331,15 @@ export function createRedisStore (
       }
       const seconds = expiryOf(state)
       const value = codec.encode(state, userId) as string
+      const connection = commands.connection
       await commands.send('redis set', () => seconds === undefined ? client.set(key, value) : client.set(key, value, 'EX', seconds))
+      // A login (or setState): stored on the master either way. Failing it now would not
+      // unwrite it, and would spend the user's code for nothing: a warning says what is at risk.
+      if (acks !== undefined) {
+        await acks.acknowledged(connection).catch((err: Error) => {
+          log.warn({ reason: err.message }, 'fastify-miro: a stored Miro token state was not acknowledged by redis.waitReplicas replicas: a failover now can lose it')
+        })
+      }
       await dropLegacy(userId)
     },
     // The codec may seal (a random IV per write), so the access token is compared in Node on the
@@ -311,12 +353,30 @@ export function createRedisStore (
       if (raw === null) raw = await moveLegacy(userId, key)
       for (let attempt = 1; ; attempt++) {
         const current = read(raw, userId)
+        if (acks !== undefined && next !== undefined && current !== undefined && current.accessToken === next.accessToken && expected !== next.accessToken) {
+          if (attempt > REPLACE_ATTEMPTS) throw new MiroStorageError('redis replace: the stored state kept changing')
+          // Written by an earlier attempt whose replicas came up short (the journal's retry):
+          // the same bytes written again, so that a WAIT on this connection covers them.
+          const same = raw as string
+          const connection = commands.connection
+          const answer = await commands.send('redis replace', () => client.eval(REPLACE_SCRIPT, 1, key, same, 'set', same, write[2] as string))
+          if (typeof answer === 'number') {
+            await acks.acknowledged(connection)
+            return { replaced: false, current }
+          }
+          raw = answer as string | null
+          continue
+        }
         if (current?.accessToken !== expected) return { replaced: false, current }
         // The same access token under new bytes each time (e.g. the same state written again, sealed anew).
         if (attempt > REPLACE_ATTEMPTS) throw new MiroStorageError('redis replace: the stored state kept changing')
         const seen = raw as string // current is defined, so something was read
+        const connection = commands.connection
         const answer = await commands.send('redis replace', () => client.eval(REPLACE_SCRIPT, 1, key, seen, ...write))
         if (typeof answer === 'number') {
+          // Not for a delete: a lost delete leaves a pair that was revoked at Miro anyway.
+          // Short: the replace rejects, so a refresh keeps its pair in the pending-write journal.
+          if (acks !== undefined && next !== undefined) await acks.acknowledged(connection)
           await dropLegacy(userId)
           return { replaced: true }
         }

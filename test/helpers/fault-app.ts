@@ -20,6 +20,8 @@ export interface MiroEndpoint {
 export interface FaultAppOptions {
   miro: MiroEndpoint
   redisUrl: string
+  /** ioredis options for @fastify/redis instead of `redisUrl` (e.g. `{ sentinels, name }`), as JSON. */
+  redisOptions?: Record<string, unknown>
   /**
    * More plugin options (httpTimeout…), as JSON for a child process. The index signature lets
    * options other branches are adding (storageTimeout) through until they are in FastifyMiroOptions.
@@ -36,9 +38,13 @@ export async function buildFaultApp (opts: FaultAppOptions): Promise<FastifyInst
   // Needed by the plugin's routes (the OAuth state rides in a signed cookie without a session).
   await app.register(fastifyCookie, { secret: 'cookie-secret-for-tests-only-0123456789' })
   // ioredis with its defaults, as an app would have it: what happens in an outage is the plugin's doing.
-  await app.register(fastifyRedis, { url: opts.redisUrl })
+  await app.register(fastifyRedis, opts.redisOptions ?? { url: opts.redisUrl })
   // Reconnect errors are expected here (the scenarios kill Redis); without a listener ioredis prints each.
-  ;(app as unknown as { redis: { on (e: 'error', l: () => void): void } }).redis.on('error', () => {})
+  const client = (app as unknown as { redis: { on (e: 'error', l: () => void): void, disconnect (): void } }).redis
+  client.on('error', () => {})
+  // ioredis 6.0.0's quit() (what @fastify/redis closes with) leaves the Sentinel failover
+  // detector's connections open, and the process with them (redis/ioredis#1362): disconnect too.
+  if (opts.redisOptions !== undefined) app.addHook('onClose', () => { client.disconnect() })
   const options: FastifyMiroOptions = {
     clientId: opts.miro.clientId,
     clientSecret: opts.miro.clientSecret,
