@@ -6,8 +6,6 @@ import { baseUrl, HttpStatusError, iso } from './http'
 import { offsetPage } from './paging'
 import type { BoardRecord, Context } from './state'
 
-const MAX_LIMIT = 50 // Miro's cap for GET /v2/boards
-
 type Query = Record<string, string | undefined>
 
 export function listBoards (ctx: Context, req: FastifyRequest, res: FastifyReply): FastifyReply {
@@ -23,7 +21,7 @@ export function listBoards (ctx: Context, req: FastifyRequest, res: FastifyReply
     if (q.owner) all = all.filter((b) => b.ownerId === q.owner)
   }
   all = sortBoards(all, q.sort ?? 'default', Boolean(q.team_id))
-  return res.send(offsetPage(req, baseUrl(req), all, (b) => boardJson(ctx, req, b, grant.userId), MAX_LIMIT))
+  return res.send(offsetPage(req, baseUrl(req), all, (b) => boardJson(ctx, req, b, grant.userId), 'get-boards'))
 }
 
 /**

@@ -1,6 +1,7 @@
 // Miro's two paging styles: offset (boards, tags) and cursor (items, connectors).
 import type { FastifyRequest } from 'fastify'
 import { HttpStatusError } from './http'
+import { limitRange } from './spec/index'
 
 export function integerParam (req: FastifyRequest, name: string, fallback: number, min: number, max: number): number {
   const raw = (req.query as Record<string, unknown> | undefined)?.[name]
@@ -13,9 +14,11 @@ export function integerParam (req: FastifyRequest, name: string, fallback: numbe
 }
 
 /** { data, total, size, offset, limit, links, type: 'list' } with first/last/next/prev links. */
-export function offsetPage<T> (req: FastifyRequest, base: string, all: T[], toJson: (x: T) => unknown, maxLimit: number, defaultLimit = 20): Record<string, unknown> {
+/** `opId`: the operation whose `limit` range (in the spec) applies. */
+export function offsetPage<T> (req: FastifyRequest, base: string, all: T[], toJson: (x: T) => unknown, opId: string): Record<string, unknown> {
   const offset = integerParam(req, 'offset', 0, 0, Number.MAX_SAFE_INTEGER)
-  const limit = integerParam(req, 'limit', defaultLimit, 1, maxLimit)
+  const { min, max, fallback } = limitRange(opId)
+  const limit = integerParam(req, 'limit', fallback, min, max)
   const url = new URL(req.url, base)
   const page = (at: number): string => {
     const link = new URL(url)
@@ -46,8 +49,9 @@ export function offsetPage<T> (req: FastifyRequest, base: string, all: T[], toJs
  * { data, total, size, cursor?, limit, links }. The cursor is the opaque id of the next entry,
  * so a page stays right when entries before it are deleted; an unknown cursor is a 400.
  */
-export function cursorPage<T extends { id: string }> (req: FastifyRequest, base: string, all: T[], toJson: (x: T) => unknown, min = 10, max = 50): Record<string, unknown> {
-  const limit = integerParam(req, 'limit', min, min, max)
+export function cursorPage<T extends { id: string }> (req: FastifyRequest, base: string, all: T[], toJson: (x: T) => unknown, opId: string): Record<string, unknown> {
+  const { min, max, fallback } = limitRange(opId)
+  const limit = integerParam(req, 'limit', fallback, min, max)
   const raw = (req.query as Record<string, unknown> | undefined)?.cursor
   let start = 0
   if (typeof raw === 'string' && raw !== '') {

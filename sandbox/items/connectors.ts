@@ -44,7 +44,7 @@ export function registerConnectors (app: FastifyInstance, ctx: Context): void {
   })
   app.get(base, { schema: routeSchema('get-connectors') }, async (req: ConnectorRequest, res) => {
     const { board } = boardFor(ctx, req, req.params.board_id, 'read')
-    return res.send(cursorPage(req, baseUrl(req), [...board.content.connectors.values()], (c) => connectorJson(req, board, c)))
+    return res.send(cursorPage(req, baseUrl(req), [...board.content.connectors.values()], (c) => connectorJson(req, board, c), 'get-connectors'))
   })
   app.get(`${base}/:connector_id`, async (req: ConnectorRequest, res) => {
     const { board } = boardFor(ctx, req, req.params.board_id, 'read')

@@ -20,7 +20,7 @@ export function registerItems (app: FastifyInstance, ctx: Context): void {
     if (tagId !== undefined) {
       // get-items-by-tag: offset paging (ItemPagedResponse)
       all = all.filter((i) => i.tagIds.includes(tagId))
-      return res.send(offsetPage(req, baseUrl(req), all, (i) => genericItemJson(req, board, i), 50))
+      return res.send(offsetPage(req, baseUrl(req), all, (i) => genericItemJson(req, board, i), 'get-items-by-tag'))
     }
     if (parentId !== undefined) {
       const frame = board.content.items.get(parentId)
@@ -28,7 +28,7 @@ export function registerItems (app: FastifyInstance, ctx: Context): void {
       all = all.filter((i) => i.parentId === parentId)
     }
     if (type !== undefined) all = all.filter((i) => i.type === type)
-    return res.send(cursorPage(req, baseUrl(req), all, (i) => genericItemJson(req, board, i)))
+    return res.send(cursorPage(req, baseUrl(req), all, (i) => genericItemJson(req, board, i), parentId === undefined ? 'get-items' : 'get-items-within-frame'))
   })
   app.get('/v2/boards/:board_id/items/:item_id', async (req: ItemsRequest, res) => {
     const { board } = boardFor(ctx, req, req.params.board_id, 'read')

@@ -23,7 +23,7 @@ export function registerTags (app: FastifyInstance, ctx: Context): void {
   })
   app.get('/v2/boards/:board_id/tags', { schema: routeSchema('get-tags-from-board') }, async (req: TagRequest, res) => {
     const { board } = boardFor(ctx, req, req.params.board_id, 'read')
-    return res.send(offsetPage(req, baseUrl(req), [...board.content.tags.values()], (t) => tagJson(req, board, t, false), 50))
+    return res.send(offsetPage(req, baseUrl(req), [...board.content.tags.values()], (t) => tagJson(req, board, t, false), 'get-tags-from-board'))
   })
   app.get('/v2/boards/:board_id/tags/:tag_id', async (req: TagRequest, res) => {
     const { board } = boardFor(ctx, req, req.params.board_id, 'read')

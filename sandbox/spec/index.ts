@@ -46,7 +46,8 @@ export function routeSchema (...ids: string[]): { querystring?: JsonSchema, body
   for (const id of ids) {
     const op = operation(id)
     for (const p of op.parameters) {
-      if (p.in === 'query' && p.schema) properties[p.name] = queryParam(p.schema)
+      // The first operation named is the route's main one: its definition of a shared parameter wins.
+      if (p.in === 'query' && p.schema && !(p.name in properties)) properties[p.name] = queryParam(p.schema)
     }
     if (op.body && body === undefined) body = external(op.body, op.method === 'PATCH' ? PATCH_SPEC_ID : SPEC_ID)
   }
@@ -64,4 +65,11 @@ export function routeSchema (...ids: string[]): { querystring?: JsonSchema, body
 function queryParam (schema: JsonSchema): JsonSchema {
   const { default: _default, minimum: _min, maximum: _max, ...rest } = schema
   return rest
+}
+
+/** The spec's range and default for an operation's `limit` (Miro's prose default 20 where the schema has none). */
+export function limitRange (id: string): { min: number, max: number, fallback: number } {
+  const schema = operation(id).parameters.find((p) => p.in === 'query' && p.name === 'limit')?.schema ?? {}
+  const num = (v: unknown, d: number): number => v === undefined ? d : Number(v)
+  return { min: num(schema.minimum, 1), max: num(schema.maximum, 50), fallback: num(schema.default, 20) }
 }
