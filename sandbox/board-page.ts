@@ -98,7 +98,15 @@ function itemHtml (box: Box, left: number, top: number): string {
   return `<div class="item other" ${attrs} style="${place}">${item.type}${text ? `: ${escapeHtml(text)}` : ''}</div>`
 }
 
-/** Miro content is HTML (<p>…</p>); the page shows its text. */
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' }
+
+/** Miro content is HTML (<p>…</p>); the page shows its text (escaped again by the caller). */
 function stripTags (html: string): string {
-  return html.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim()
+  return html.replace(/<[^>]*>/g, ' ')
+    .replace(/&(#\d{1,7}|#x[0-9a-f]{1,6}|[a-z]+);/gi, (m, e: string) => {
+      if (e[0] !== '#') return ENTITIES[e.toLowerCase()] ?? m
+      const code = Number(e[1] === 'x' || e[1] === 'X' ? '0' + e.slice(1) : e.slice(1))
+      return code <= 0x10ffff ? String.fromCodePoint(code) : m
+    })
+    .replace(/\s+/g, ' ').trim()
 }
