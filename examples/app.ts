@@ -14,7 +14,6 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import fastifyRedis from '@fastify/redis'
-import type { StickyNoteItem } from '@mirohq/miro-api'
 import fastifyMiro from '../index'
 import { startSandbox, type Sandbox } from '../sandbox/index'
 import { boardPanel } from './panel'
@@ -58,8 +57,8 @@ const LOGGED_OUT_PATH = '/logged-out'
 const MAX_BOARDS = 100
 const BOARD_NAME_MAX = 60
 const NOTE_TEXT_MAX = 500
-/** Sticky notes shown on a board page. */
-const MAX_NOTES = 200
+/** Sticky notes shown on a board page (one API call each, for its colour). */
+const MAX_NOTES = 50
 const SESSION_LIFE_MS = 7 * 24 * 60 * 60 * 1000
 
 export async function buildExampleApp (opts: ExampleAppOptions): Promise<FastifyInstance> {
@@ -174,7 +173,8 @@ export async function buildExampleApp (opts: ExampleAppOptions): Promise<Fastify
       const notes: views.NoteView[] = []
       for await (const item of board.getAllItems({ type: 'sticky_note' })) {
         if (notes.length === MAX_NOTES) break
-        const note = item as StickyNoteItem
+        // The SDK's generic item model has no style: the colour needs the sticky note itself.
+        const note = await board.getStickyNoteItem(item.id)
         notes.push({ id: note.id, content: note.data?.content ?? '', fillColor: note.style?.fillColor ?? 'light_yellow' })
       }
       return sendHtml(reply, views.boardPage(ctx, {

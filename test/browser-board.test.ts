@@ -57,6 +57,7 @@ whenChromium(t, () => {
     }
     t.same(await page.locator('ul.notes li').allTextContents(), NOTES.map((n) => n.text), 'the board page lists the notes, as text')
     t.equal(await page.locator('main img').count(), 0, 'no markup from a note')
+    t.same(await Promise.all([0, 1].map((i) => page.locator('ul.notes li').nth(i).evaluate(computedBackground))), NOTES.map((n) => n.rgb), 'in their colours')
     t.same(sandbox.items(boardId).map((i) => [i.type, i.data.content, i.style?.fillColor, i.position]), [
       ['sticky_note', '<p>Ship the sandbox</p>', 'light_green', { x: 0, y: 0 }],
       ['sticky_note', '<p>&lt;img src=x onerror=alert(1)&gt; &amp; &quot;quotes&quot;</p>', 'light_pink', { x: 230, y: 0 }]
