@@ -383,6 +383,20 @@ t.test('revoke (v2, through the SDK low-level client)', async (t) => {
   t.match({ status: notJson.status, body: await notJson.json() }, { status: 404, body: { type: 'error', code: 'invalidBody' } })
 })
 
+t.test('revoke (v1, what the SDK\'s Miro.revokeToken calls)', async (t) => {
+  const sb = await sandbox(t)
+  const tokens = await login(sb)
+  const storage = new InMemoryStorage()
+  await storage.set('u1', { userId: tokens.user_id, accessToken: tokens.access_token, refreshToken: tokens.refresh_token })
+  const miro = new Miro({ clientId: sb.clientId, clientSecret: sb.clientSecret, redirectUrl: REDIRECT, basePath: sb.url, storage })
+  await miro.revokeToken('u1')
+  t.equal(await storage.get('u1'), undefined, 'the SDK cleared its storage: the revoke succeeded')
+  t.match(await getJson(`${sb.url}/v2/boards`, tokens.access_token), { status: 401, body: { code: 'invalidToken' } }, 'the token is dead')
+  t.match(await refresh(sb, tokens.refresh_token), { status: 400, body: { error: 'invalid_grant' } }, 'and its grant\'s refresh token')
+  await t.rejects(new MiroLowlevelApi(tokens.access_token, sb.url).revokeToken(tokens.access_token), { name: 'HttpError', statusCode: 400 }, 'a dead token: 400, as the spec declares')
+  t.match(sb.revokeCalls, [{ ok: true }, { ok: false }])
+})
+
 t.test('token context: GET /v1/oauth-token', async (t) => {
   const sb = await sandbox(t, { users: [{ name: 'Ada', teamName: 'Engines' }] })
   const tokens = await login(sb)
