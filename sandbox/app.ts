@@ -1,7 +1,7 @@
-// The sandbox's HTTP side as a Fastify app. Fastify (already a peer dependency) because the
-// sandbox serves some sixty Miro operations: route schemas taken from Miro's own OpenAPI
-// document (spec/) give request validation and Miro-shaped 400s from one source, instead of a
-// hand `switch` over node:http with hand-written body readers and checks per endpoint.
+// The sandbox's HTTP side as a Fastify app (Fastify is a peer dependency already). It serves
+// some sixty Miro operations: route schemas taken from Miro's own OpenAPI document (spec/) give
+// request validation and Miro-shaped 400s from one source, instead of a hand `switch` over
+// node:http with hand-written body readers and checks per endpoint (what it was before).
 // Responses are plain JSON.stringify on purpose: a serializer built from the same schemas would
 // quietly drop or coerce what a handler got wrong, and the contract test (test/sandbox-contract)
 // checks every answer against the spec instead.
@@ -54,10 +54,11 @@ export function buildApp (ctx: Context): FastifyInstance {
   app.setErrorHandler((err: FastifyError, _req, res) => {
     if (err instanceof HttpStatusError) return res.code(err.status).send(miroError(err.status, err.code, err.message))
     if (err.validation) {
-      const body = err.validationContext === 'body' && typeof _req.body !== 'object'
-      return res.code(400).send(body
+      // e.g. "body/style/fillColor must be equal to one of the allowed values"
+      const notJson = err.validationContext === 'body' && typeof _req.body !== 'object'
+      return res.code(400).send(notJson
         ? miroError(400, 'invalidBody', 'Request body must be a JSON object')
-        : miroError(400, 'invalidParameters', `${err.validationContext ?? 'request'}${err.message.replace(/^\w+/, '')}`))
+        : miroError(400, 'invalidParameters', err.message))
     }
     if (err.statusCode === 413) return res.code(413).send(miroError(413, 'payloadTooLarge', 'Request body is larger than 1 MB'))
     if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
