@@ -56,6 +56,9 @@ const LOGGED_OUT_PATH = '/logged-out'
 /** Boards shown on the home page; the rest is one click away in Miro. */
 const MAX_BOARDS = 100
 const BOARD_NAME_MAX = 60
+const NOTE_TEXT_MAX = 500
+/** Sticky notes shown on a board page (one API call each, for its colour). */
+const MAX_NOTES = 50
 const SESSION_LIFE_MS = 7 * 24 * 60 * 60 * 1000
 
 export async function buildExampleApp (opts: ExampleAppOptions): Promise<FastifyInstance> {
@@ -162,6 +165,45 @@ export async function buildExampleApp (opts: ExampleAppOptions): Promise<Fastify
         request.session.set('flash', { kind: 'ok', text: `Board “${board.name}” created.` })
       }
       return reply.redirect('/', 303)
+    })
+
+    // A board's sticky notes, and a form to add one (what /app/board/<id>/ at the sandbox then shows).
+    site.get<{ Params: { id: string } }>('/boards/:id', { preHandler: site.miro.requireAuth }, async (request, reply) => {
+      const board = await request.miro.as(userIdOf(request) as string | number).getBoard(request.params.id)
+      const notes: views.NoteView[] = []
+      for await (const item of board.getAllItems({ type: 'sticky_note' })) {
+        if (notes.length === MAX_NOTES) break
+        // The SDK's generic item model has no style: the colour needs the sticky note itself.
+        const note = await board.getStickyNoteItem(item.id)
+        notes.push({ id: note.id, content: note.data?.content ?? '', fillColor: note.style?.fillColor ?? 'light_yellow' })
+      }
+      return sendHtml(reply, views.boardPage(ctx, {
+        board: { id: board.id, name: board.name, description: board.description ?? '', viewLink: board.viewLink, createdAt: board.createdAt },
+        notes,
+        flash: takeFlash(request)
+      }))
+    })
+
+    site.post<{ Params: { id: string }, Body: { content?: unknown, color?: unknown } | undefined }>('/boards/:id/sticky-notes', { preHandler: site.miro.requireAuth }, async (request, reply) => {
+      const content = typeof request.body?.content === 'string' ? request.body.content.trim() : ''
+      const color = typeof request.body?.color === 'string' && request.body.color in views.NOTE_COLOURS ? request.body.color : 'light_yellow'
+      const back = `/boards/${encodeURIComponent(request.params.id)}`
+      if (content === '' || content.length > NOTE_TEXT_MAX) {
+        request.session.set('flash', { kind: 'error', text: `A sticky note has 1 to ${NOTE_TEXT_MAX} characters.` })
+        return reply.redirect(back, 303)
+      }
+      const board = await request.miro.as(userIdOf(request) as string | number).getBoard(request.params.id)
+      const existing: string[] = []
+      for await (const item of board.getAllItems({ type: 'sticky_note' })) existing.push(item.id)
+      const count = existing.length
+      // Side by side in rows of five, so each new note is visible on the board.
+      await board.createStickyNoteItem({
+        data: { content: views.noteContent(content) },
+        style: { fillColor: color },
+        position: { x: (count % 5) * 230, y: Math.floor(count / 5) * 260 }
+      })
+      request.session.set('flash', { kind: 'ok', text: 'Sticky note added.' })
+      return reply.redirect(back, 303)
     })
 
     site.get<{ Querystring: { error?: unknown } }>(LOGIN_FAILED_PATH, async (request, reply) => {

@@ -1,6 +1,6 @@
 // The example app's pages: server-rendered HTML with inline CSS, no scripts (the board panel's
 // page, in panel.ts, has one).
-import { html, httpLink, raw, type SafeHtml } from './html'
+import { escapeHtml, html, httpLink, raw, type SafeHtml } from './html'
 
 export interface Flash {
   kind: 'ok' | 'error'
@@ -68,7 +68,12 @@ const STYLE = raw(`
   form.create { display: flex; gap: 12px }
   form.create input { flex: 1; min-width: 0; padding: 10px 12px; font: inherit; border: 1px solid #c7c7d6; border-radius: 8px }
   form.create input:focus { outline: 2px solid #4262ff; border-color: transparent }
+  form.create select { padding: 10px 12px; font: inherit; border: 1px solid #c7c7d6; border-radius: 8px; background: #fff }
   form.inline { display: inline; margin: 0 }
+  ul.notes { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: 12px }
+  ul.notes li { width: 150px; min-height: 110px; padding: 12px; border-radius: 4px; box-shadow: 0 2px 6px rgba(5, 0, 56, .15);
+    overflow-wrap: anywhere; font-size: 15px }
+  .back { font-size: 14px; margin: 0 0 16px }
   footer { padding: 16px 0 28px; font-size: 13px; color: #6b6b85; text-align: center }
   code { background: #e9e9f1; padding: 1px 5px; border-radius: 4px; font-size: 13px }
 `)
@@ -118,10 +123,7 @@ ${flashBox(flash)}
 }
 
 function boardItem (board: BoardView): SafeHtml {
-  const link = httpLink(board.viewLink)
-  const name = link
-    ? html`<a href="${link}" target="_blank" rel="noopener noreferrer">${board.name}</a>`
-    : html`<span class="name">${board.name}</span>`
+  const name = html`<a href="/boards/${encodeURIComponent(board.id)}">${board.name}</a>`
   const meta = [
     board.createdAt && !Number.isNaN(board.createdAt.getTime()) ? `Created ${dateFormat.format(board.createdAt)}` : '',
     board.description
@@ -194,5 +196,71 @@ export function errorPage (ctx: PageContext, status: number, title: string, text
   <p>${text}</p>
   <p class="meta">HTTP ${status}</p>
   <div class="actions">${loginAgain ? loginButton(ctx, 'Log in again', '') : ''}<a class="button quiet" href="/">Home</a></div>
+</section>`).value
+}
+
+export interface NoteView {
+  id: string
+  content: string
+  fillColor: string
+}
+
+/** Miro's sticky-note colours (StickyNoteStyle.fillColor) that the form offers, with their look. */
+export const NOTE_COLOURS: Record<string, string> = {
+  light_yellow: '#fff9b1',
+  yellow: '#f5d128',
+  orange: '#ff9d48',
+  light_green: '#d5f692',
+  cyan: '#67c6c0',
+  light_pink: '#ffcee0',
+  light_blue: '#a6ccf5',
+  violet: '#c6a2d2'
+}
+
+export interface BoardPage {
+  board: BoardView
+  notes: NoteView[]
+  flash?: Flash | undefined
+}
+
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' }
+
+/** Miro content is HTML (<p>…</p>): shown as its text (escaped again by `html`). */
+export function noteText (content: string): string {
+  return content.replace(/<[^>]*>/g, ' ')
+    .replace(/&(#\d{1,7}|#x[0-9a-f]{1,6}|[a-z]+);/gi, (m, e: string) => {
+      if (e[0] !== '#') return ENTITIES[e.toLowerCase()] ?? m
+      const code = Number(e[1] === 'x' || e[1] === 'X' ? '0' + e.slice(1) : e.slice(1))
+      return code <= 0x10ffff ? String.fromCodePoint(code) : m
+    })
+    .replace(/\s+/g, ' ').trim()
+}
+
+/** Plain text as Miro content: one HTML paragraph. */
+export function noteContent (text: string): string {
+  return `<p>${escapeHtml(text)}</p>`
+}
+
+export function boardPage (ctx: PageContext, page: BoardPage): string {
+  const { board } = page
+  const open = httpLink(board.viewLink)
+  const list = page.notes.length === 0
+    ? html`<p class="empty">No sticky notes on this board yet: add the first one below.</p>`
+    : html`<ul class="notes">${page.notes.map((n) => html`<li data-note-id="${n.id}" style="background:${NOTE_COLOURS[n.fillColor] ?? '#fff9b1'}">${noteText(n.content)}</li>`)}</ul>`
+  const action = `/boards/${encodeURIComponent(board.id)}/sticky-notes`
+  return layout(ctx, board.name, html`
+${flashBox(page.flash)}
+<p class="back"><a href="/">← All boards</a>${open ? html` · <a href="${open}" target="_blank" rel="noopener noreferrer">Open the board in Miro</a>` : ''}</p>
+<section class="card">
+  <h2>${board.name} <span class="count">${page.notes.length} sticky note${page.notes.length === 1 ? '' : 's'}</span></h2>
+  ${list}
+</section>
+<section class="card">
+  <h2>Add a sticky note</h2>
+  <form class="create" method="post" action="${action}">
+    <input type="text" name="content" aria-label="Sticky note text" placeholder="Text" maxlength="500" required>
+    <select name="color" aria-label="Colour">${Object.keys(NOTE_COLOURS).map((c) => html`<option value="${c}">${c.replace('_', ' ')}</option>`)}</select>
+    <button class="button" type="submit">Add sticky note</button>
+  </form>
 </section>`).value
 }

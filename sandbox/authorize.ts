@@ -1,6 +1,6 @@
 // GET/POST /oauth/authorize: the consent page and what clicking Allow or Deny does.
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import { readForm, redirect, sendHtml } from './http'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { redirect, sendHtml } from './http'
 import { consentPage, errorPage } from './pages'
 import type { Context } from './state'
 
@@ -11,43 +11,52 @@ interface AuthorizeRequest {
   teamId: string
 }
 
-export function showConsent (ctx: Context, req: IncomingMessage, res: ServerResponse): void {
-  const query = Object.fromEntries(new URL(req.url ?? '/', 'http://sandbox').searchParams)
+export function showConsent (ctx: Context, req: FastifyRequest, res: FastifyReply): FastifyReply {
+  const query = stringRecord(req.query)
   const request = validate(ctx, query, res)
-  if (!request) return
-  sendHtml(res, 200, consentPage({ ...request, defaultName: ctx.store.users[0]?.name ?? '' }))
+  if (!request) return res
+  return sendHtml(res, 200, consentPage({ ...request, defaultName: ctx.store.users[0]?.name ?? '' }))
 }
 
-export async function decide (ctx: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const form = await readForm(req)
+export function decide (ctx: Context, req: FastifyRequest, res: FastifyReply): FastifyReply {
+  const form = formBody(req)
   const request = validate(ctx, form, res)
-  if (!request) return
+  if (!request) return res
   if (form.decision === 'deny') {
-    redirect(res, withParams(request.redirectUri, {
+    return redirect(res, withParams(request.redirectUri, {
       error: 'access_denied',
       error_description: 'The user denied access to the app',
       state: request.state
     }))
-    return
   }
   if (form.decision !== 'allow') {
-    sendHtml(res, 400, errorPage('Bad request', 'Choose Allow or Deny.'))
-    return
+    return sendHtml(res, 400, errorPage('Bad request', 'Choose Allow or Deny.'))
   }
   // user_id is not on the page: Sandbox.approve({ userId }) sends it to pick an exact user.
   const user = form.user_id
     ? ctx.store.findUser(form.user_id)
     : ctx.store.findOrCreateUser(form.name?.trim() || (ctx.store.users[0]?.name ?? 'Sandbox User'), request.teamId)
   if (!user) {
-    sendHtml(res, 400, errorPage('Unknown user', `There is no user with id ${form.user_id}.`))
-    return
+    return sendHtml(res, 400, errorPage('Unknown user', `There is no user with id ${form.user_id}.`))
   }
   const code = ctx.store.issueCode(request.clientId, request.redirectUri, user.id)
-  redirect(res, withParams(request.redirectUri, { code, state: request.state }))
+  return redirect(res, withParams(request.redirectUri, { code, state: request.state }))
+}
+
+/** The form fields of a urlencoded body (the app's parser gives a record); anything else gives {}. */
+export function formBody (req: FastifyRequest): Record<string, string> {
+  return stringRecord(req.body)
+}
+
+function stringRecord (value: unknown): Record<string, string> {
+  if (typeof value !== 'object' || value === null) return {}
+  const out: Record<string, string> = {}
+  for (const [key, v] of Object.entries(value)) if (typeof v === 'string') out[key] = v
+  return out
 }
 
 /** The checks Miro makes before it shows anything; failures get an explanatory 400 page. */
-function validate (ctx: Context, params: Record<string, string>, res: ServerResponse): AuthorizeRequest | undefined {
+function validate (ctx: Context, params: Record<string, string>, res: FastifyReply): AuthorizeRequest | undefined {
   const fail = (title: string, message: string): undefined => {
     sendHtml(res, 400, errorPage(title, message))
     return undefined

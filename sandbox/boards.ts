@@ -1,68 +1,89 @@
-// The boards slice of the REST API: GET/POST /v2/boards and GET /v2/boards/{id}, per user, in memory.
-import type { IncomingMessage, ServerResponse } from 'node:http'
+// The boards slice of the REST API: GET/POST /v2/boards and GET /v2/boards/{id}, per member, in memory.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { boardFor } from './access'
 import { requireToken } from './auth'
-import { HttpStatusError, readJson, sendJson } from './http'
+import { baseUrl, HttpStatusError, iso } from './http'
+import { offsetPage } from './paging'
 import type { BoardRecord, Context } from './state'
 
-const DEFAULT_LIMIT = 20
-const MAX_LIMIT = 50 // Miro's cap for GET /v2/boards
+type Query = Record<string, string | undefined>
 
-export function listBoards (ctx: Context, req: IncomingMessage, res: ServerResponse): void {
+export function listBoards (ctx: Context, req: FastifyRequest, res: FastifyReply): FastifyReply {
   const { grant } = requireToken(ctx, req)
-  const url = new URL(req.url ?? '/', baseUrl(req))
-  const offset = integerParam(url, 'offset', 0, 0, Number.MAX_SAFE_INTEGER)
-  const limit = integerParam(url, 'limit', DEFAULT_LIMIT, 1, MAX_LIMIT)
-  const teamId = url.searchParams.get('team_id')
-  const query = url.searchParams.get('query')?.toLowerCase()
-  const all = ctx.store.boardsOf(grant.userId)
-    .filter((b) => !teamId || b.teamId === teamId)
-    .filter((b) => !query || b.name.toLowerCase().includes(query))
-  const data = all.slice(offset, offset + limit).map((b) => boardJson(ctx, req, b))
-  const page = (at: number): string => {
-    const link = new URL(url)
-    link.searchParams.set('offset', String(at))
-    link.searchParams.set('limit', String(limit))
-    return link.toString()
+  const q = req.query as Query
+  let all = ctx.store.boardsOf(grant.userId)
+  // The spec: with team_id or project_id, query and owner are ignored.
+  if (q.team_id) all = all.filter((b) => b.teamId === q.team_id)
+  if (q.project_id) all = all.filter((b) => b.projectId === q.project_id)
+  if (!q.team_id && !q.project_id) {
+    const query = q.query?.toLowerCase()
+    if (query) all = all.filter((b) => b.name.toLowerCase().includes(query) || b.description.toLowerCase().includes(query))
+    if (q.owner) all = all.filter((b) => b.ownerId === q.owner)
   }
-  const lastOffset = Math.max(0, Math.floor((all.length - 1) / limit) * limit)
-  sendJson(res, 200, {
-    data,
-    total: all.length,
-    size: data.length,
-    offset,
-    limit,
-    links: {
-      self: page(offset),
-      first: page(0),
-      last: page(lastOffset),
-      ...(offset + limit < all.length ? { next: page(offset + limit) } : {}),
-      ...(offset > 0 ? { prev: page(Math.max(0, offset - limit)) } : {})
-    },
-    type: 'list'
-  })
+  all = sortBoards(all, q.sort ?? 'default', Boolean(q.team_id))
+  return res.send(offsetPage(req, baseUrl(req), all, (b) => boardJson(ctx, req, b, grant.userId), 'get-boards'))
 }
 
-export async function createBoard (ctx: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * default: last_created with team_id, else last_opened. Boards nobody opened (the sandbox's
+ * /app/board/ page opens one) keep creation order, after the opened ones.
+ */
+function sortBoards (boards: BoardRecord[], sort: string, byTeam: boolean): BoardRecord[] {
+  const mode = sort === 'default' ? (byTeam ? 'last_created' : 'last_opened') : sort
+  const list = [...boards]
+  switch (mode) {
+    case 'last_created': return list.sort((a, b) => b.createdAt - a.createdAt)
+    case 'last_modified': return list.sort((a, b) => b.modifiedAt - a.modifiedAt)
+    case 'alphabetically': return list.sort((a, b) => a.name.localeCompare(b.name))
+    default: return list.sort((a, b) => (b.lastOpened?.at ?? -Infinity) - (a.lastOpened?.at ?? -Infinity))
+  }
+}
+
+interface BoardChanges {
+  name: string
+  description?: string
+  teamId?: string
+  projectId?: string
+  policy?: Record<string, Record<string, unknown>>
+}
+
+export function createBoard (ctx: Context, req: FastifyRequest, res: FastifyReply): FastifyReply {
   const { grant } = requireToken(ctx, req)
-  const body = await readJson(req)
-  const name = optionalString(body, 'name', 60) || 'Untitled'
-  const description = optionalString(body, 'description', 300) ?? ''
+  // Shape, name length (1–60) and policy enums were checked by the route schema (BoardChanges).
+  const body = (req.body ?? { name: 'Untitled' }) as BoardChanges
   const owner = ctx.store.findUser(grant.userId)
   if (!owner) throw new HttpStatusError(404, 'notFound', 'User not found')
-  sendJson(res, 201, boardJson(ctx, req, ctx.store.createBoard(owner, name, description)))
+  if (body.description !== undefined && (typeof body.description !== 'string' || body.description.length > 300)) {
+    throw new HttpStatusError(400, 'invalidParameters', 'description must be a string of at most 300 characters')
+  }
+  if (body.teamId !== undefined && !ctx.store.knowsTeam(body.teamId)) {
+    throw new HttpStatusError(404, 'notFound', `Team ${body.teamId} not found`)
+  }
+  const board = ctx.store.createBoard(owner, body.name, body.description ?? '', {
+    ...(body.teamId === undefined ? {} : { teamId: body.teamId }),
+    ...(body.projectId === undefined ? {} : { projectId: body.projectId }),
+    ...(body.policy === undefined ? {} : { policy: body.policy })
+  })
+  return res.code(201).send(boardJson(ctx, req, board, grant.userId))
 }
 
-export function getBoard (ctx: Context, req: IncomingMessage, res: ServerResponse, id: string): void {
-  const { grant } = requireToken(ctx, req)
-  const board = ctx.store.boards.get(id)
-  // Someone else's board looks the same as a missing one, like Miro's private boards.
-  if (!board || board.ownerId !== grant.userId) throw new HttpStatusError(404, 'notFound', `Board ${id} not found`)
-  sendJson(res, 200, boardJson(ctx, req, board))
+export function getBoard (ctx: Context, req: FastifyRequest<{ Params: { board_id: string } }>, res: FastifyReply): FastifyReply {
+  const { board, userId } = boardFor(ctx, req, req.params.board_id, 'read')
+  const json = boardJson(ctx, req, board, userId)
+  if (board.lastOpened) {
+    json.lastOpenedAt = iso(board.lastOpened.at)
+    json.lastOpenedBy = person(ctx, board.lastOpened.by)
+  }
+  return res.send(json)
 }
 
-function boardJson (ctx: Context, req: IncomingMessage, board: BoardRecord): Record<string, unknown> {
+function person (ctx: Context, id: string): { id: string, name: string, type: 'user' } {
+  return { id, name: ctx.store.findUser(id)?.name ?? '', type: 'user' }
+}
+
+export function boardJson (ctx: Context, req: FastifyRequest, board: BoardRecord, viewerId: string): Record<string, unknown> {
   const base = baseUrl(req)
-  const owner = { id: board.ownerId, name: ctx.store.findUser(board.ownerId)?.name ?? '', type: 'user' }
+  const owner = person(ctx, board.ownerId)
   return {
     id: board.id,
     type: 'board',
@@ -75,39 +96,12 @@ function boardJson (ctx: Context, req: IncomingMessage, board: BoardRecord): Rec
     createdAt: iso(board.createdAt),
     createdBy: owner,
     modifiedAt: iso(board.modifiedAt),
-    modifiedBy: owner,
+    modifiedBy: person(ctx, board.modifiedBy),
     owner,
+    policy: board.policy,
+    ...(board.projectId === undefined ? {} : { project: { id: board.projectId } }),
     team: { id: board.teamId, name: ctx.store.teamName(board.teamId), type: 'team' },
-    currentUserMembership: { id: board.ownerId, name: owner.name, role: 'owner', type: 'board_member' },
+    currentUserMembership: { ...person(ctx, viewerId), role: board.members.get(viewerId) ?? 'viewer', type: 'board_member' },
     viewLink: `${base}/app/board/${encodeURIComponent(board.id)}/`
   }
-}
-
-/** Miro's timestamps have no milliseconds: 2024-01-31T10:20:30Z. */
-function iso (ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
-}
-
-/** Links point back at the address the client used. */
-function baseUrl (req: IncomingMessage): string {
-  return `http://${req.headers.host ?? 'localhost'}`
-}
-
-function integerParam (url: URL, name: string, fallback: number, min: number, max: number): number {
-  const raw = url.searchParams.get(name)
-  if (raw === null || raw === '') return fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new HttpStatusError(400, 'invalidParameters', `${name} must be an integer from ${min} to ${max}`)
-  }
-  return value
-}
-
-function optionalString (body: Record<string, unknown>, name: string, maxLength: number): string | undefined {
-  const value = body[name]
-  if (value === undefined || value === null) return undefined
-  if (typeof value !== 'string' || value.length > maxLength) {
-    throw new HttpStatusError(400, 'invalidParameters', `${name} must be a string of at most ${maxLength} characters`)
-  }
-  return value
 }

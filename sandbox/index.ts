@@ -1,18 +1,26 @@
-// fastify-miro/sandbox: a local stand-in for the parts of Miro an app touches
-// (OAuth consent, token endpoint, revoke, token info, boards). Start one per test.
-import { createServer, type Server } from 'node:http'
-import type { Socket } from 'node:net'
+// fastify-miro/sandbox: a local stand-in for the parts of Miro an app touches (OAuth consent,
+// token endpoint, revoke, token info, boards and what is on them, a board page). Start one per
+// test.
+//
+// Its HTTP side is a Fastify app (app.ts), not a hand router over node:http: with some sixty
+// Miro operations, route schemas taken from Miro's own OpenAPI document (spec/) give request
+// validation and Miro-shaped 400s from one source, and Fastify is a peer dependency already.
+import { buildApp } from './app'
 import { submitConsent } from './client'
+import { checkEndpointFault, routeKey } from './faults'
 import { mintIdToken } from './idtoken'
-import { createRouter } from './router'
-import { DIGITS, Store, type Context } from './state'
-import type { Sandbox, SandboxOptions, TokenFault } from './types'
+import { DIGITS, Store, type BoardRecord, type Context } from './state'
+import type { Sandbox, SandboxBoard, SandboxItem, SandboxOptions, TokenFault } from './types'
 
 export type {
+  BoardRole,
   ConsentOptions,
+  EndpointFault,
   IdTokenOptions,
   RevokeCall,
   Sandbox,
+  SandboxBoard,
+  SandboxItem,
   SandboxOptions,
   SandboxUser,
   TokenCall,
@@ -21,10 +29,14 @@ export type {
 
 export async function startSandbox (opts: SandboxOptions = {}): Promise<Sandbox> {
   const ctx = createContext(opts)
-  const server = createServer(createRouter(ctx))
-  const sockets = trackSockets(server)
-  const url = await listen(server, opts.host ?? '127.0.0.1', opts.port ?? 0)
+  const app = buildApp(ctx)
+  const url = await listen(app, opts.host ?? '127.0.0.1', opts.port ?? 0)
   let closing: Promise<void> | undefined
+  const boardOf = (boardId: string): BoardRecord => {
+    const board = ctx.store.boards.get(boardId)
+    if (!board) throw new Error(`The sandbox has no board ${boardId}`)
+    return board
+  }
 
   return {
     url,
@@ -43,14 +55,31 @@ export async function startSandbox (opts: SandboxOptions = {}): Promise<Sandbox>
     accessTokensOf: (userId) => ctx.store.liveAccessTokensOf(userId),
     refreshTokensOf: (userId) => ctx.store.liveRefreshTokensOf(userId),
     revokeUser: (userId) => ctx.store.revokeUser(userId),
+    failEndpoint (endpoint, mode) {
+      const key = routeKey(endpoint)
+      if (mode === null) {
+        ctx.endpointFaults.delete(key)
+        return
+      }
+      checkEndpointFault(key, mode, ctx.routes)
+      ctx.endpointFaults.set(key, { ...mode, remaining: mode.times ?? Infinity })
+    },
+    boards: (userId) => ctx.store.boardsOf(userId).map(boardView),
+    items: (boardId) => [...boardOf(boardId).content.items.values()].map(itemView),
+    connectors: (boardId) => [...boardOf(boardId).content.connectors.values()].map((c) => ({ id: c.id, startItem: c.startItem.id, endItem: c.endItem.id, shape: c.shape })),
+    tags: (boardId) => [...boardOf(boardId).content.tags.values()].map((t) => ({ ...t })),
+    shareBoard (boardId, userId, role) {
+      if (!ctx.store.findUser(userId)) throw new Error(`The sandbox has no user ${userId}`)
+      const board = boardOf(boardId)
+      if (board.ownerId === userId) throw new Error('shareBoard: that user owns the board')
+      board.members.set(userId, role)
+    },
     close () {
-      closing ??= new Promise<void>((resolve, reject) => {
+      closing ??= (async () => {
         for (const timer of ctx.timers) clearTimeout(timer)
         ctx.timers.clear()
-        server.close((err) => err ? reject(err) : resolve())
-        // server.close() alone waits for keep-alive sockets to go idle and time out.
-        for (const socket of sockets) socket.destroy()
-      })
+        await app.close()
+      })()
       return closing
     }
   }
@@ -85,7 +114,10 @@ function createContext (opts: SandboxOptions): Context {
     tokenCalls: [],
     revokeCalls: [],
     fault: null,
-    timers: new Set()
+    timers: new Set(),
+    endpointFaults: new Map(),
+    routes: new Set(),
+    uploads: new Map()
   }
 }
 
@@ -111,27 +143,36 @@ function checkFault (mode: TokenFault): void {
   }
 }
 
-function trackSockets (server: Server): Set<Socket> {
-  const sockets = new Set<Socket>()
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
-  return sockets
+function boardView (b: BoardRecord): SandboxBoard {
+  return {
+    id: b.id,
+    name: b.name,
+    description: b.description,
+    ownerId: b.ownerId,
+    teamId: b.teamId,
+    ...(b.projectId === undefined ? {} : { projectId: b.projectId }),
+    members: Object.fromEntries(b.members)
+  }
 }
 
-function listen (server: Server, host: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => {
-      server.off('error', reject)
-      const address = server.address()
-      if (address === null || typeof address === 'string') {
-        reject(new Error('Sandbox server has no TCP address'))
-        return
-      }
-      const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address
-      resolve(`http://${hostPart}:${address.port}`)
-    })
+function itemView (i: BoardRecord['content']['items'] extends Map<string, infer T> ? T : never): SandboxItem {
+  return structuredClone({
+    id: i.id,
+    type: i.type,
+    data: i.data,
+    ...(i.style ? { style: i.style } : {}),
+    position: i.position,
+    geometry: i.geometry,
+    ...(i.parentId === undefined ? {} : { parentId: i.parentId }),
+    tagIds: i.tagIds,
+    createdBy: i.createdBy
   })
+}
+
+async function listen (app: ReturnType<typeof buildApp>, host: string, port: number): Promise<string> {
+  await app.listen({ host, port })
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') throw new Error('Sandbox server has no TCP address')
+  const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return `http://${hostPart}:${address.port}`
 }

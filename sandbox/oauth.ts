@@ -1,8 +1,10 @@
-// The token side of OAuth: POST /v1/oauth/token, POST /v2/oauth/revoke, GET /v1/oauth-token.
+// The token side of OAuth: POST /v1/oauth/token, POST /v2/oauth/revoke, POST /v1/oauth/revoke,
+// GET /v1/oauth-token.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { requireToken } from './auth'
-import { isType, oauthErrorBody, readBody, readJson, sendJson, sendJsonText } from './http'
+import { formBody } from './authorize'
+import { oauthErrorBody } from './http'
 import { DIGITS, SCOPES, type Context, type Grant, type IssuedTokens } from './state'
 import type { TokenCall } from './types'
 
@@ -14,14 +16,13 @@ interface Answer {
 // RFC 6749: token responses must not be cached.
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' }
 
-export async function token (ctx: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function token (ctx: Context, req: FastifyRequest, res: FastifyReply): Promise<FastifyReply> {
   const at = ctx.store.now()
-  const query = new URL(req.url ?? '/', 'http://sandbox').searchParams
-  const body = await readBody(req)
+  const query = new URL(req.url, 'http://sandbox').searchParams
   // Miro's docs put the parameters in the form body; the SDK sends them in the query string. Accept both.
   const params: Record<string, string> = {
     ...Object.fromEntries(query),
-    ...(isType(req, 'application/x-www-form-urlencoded') ? Object.fromEntries(new URLSearchParams(body)) : {})
+    ...formBody(req)
   }
   const fault = takeFault(ctx)
   if (fault?.delayMs) await sleep(ctx, fault.delayMs)
@@ -42,48 +43,75 @@ export async function token (ctx: Context, req: IncomingMessage, res: ServerResp
     // Handled and recorded above: the tokens are issued and live, only the answer waits.
     call.lateAnswer = 'pending'
     await sleep(ctx, fault.answerDelayMs)
-    if (res.destroyed) {
+    if (res.raw.destroyed) {
       call.lateAnswer = 'lost'
-      return
+      return res.hijack()
     }
     call.lateAnswer = 'sent'
   }
-  sendJsonText(res, answer.status, text, NO_STORE)
+  return res.code(answer.status).headers(NO_STORE).type('application/json; charset=utf-8').send(text)
 }
 
-export async function revoke (ctx: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * POST /v2/oauth/revoke: the SDK's revokeTokenV2 sends JSON { accessToken, clientId, clientSecret }.
+ * The spec declares 204 and 404 only, so every refusal (bad client, no token, no JSON) is a 404
+ * (the route's error handler turns body errors into one too).
+ */
+export function revoke (ctx: Context, req: FastifyRequest, res: FastifyReply): FastifyReply {
   const at = ctx.store.now()
-  // The SDK's revokeTokenV2 sends JSON { accessToken, clientId, clientSecret }.
-  const body = await readJson(req)
-  const field = (name: string): string => typeof body[name] === 'string' ? body[name] : ''
+  const body = typeof req.body === 'object' && req.body !== null ? req.body as Record<string, unknown> : undefined
+  const field = (name: string): string => typeof body?.[name] === 'string' ? body[name] : ''
   let answer: Answer | undefined
-  if (!clientMatches(ctx, field('clientId'), field('clientSecret'))) {
-    answer = { status: 401, body: oauthErrorBody(401, 'invalid_client', 'Client authentication failed') }
+  if (!body) {
+    answer = revokeRefusal('invalidBody', 'Request body must be a JSON object')
+  } else if (!clientMatches(ctx, field('clientId'), field('clientSecret'))) {
+    answer = revokeRefusal('invalid_client', 'Client authentication failed')
   } else if (!field('accessToken')) {
-    answer = { status: 400, body: oauthErrorBody(400, 'invalid_request', 'accessToken is required') }
+    answer = revokeRefusal('invalid_request', 'accessToken is required')
   }
   ctx.revokeCalls.push({ ok: !answer, at })
-  if (answer) {
-    sendJson(res, answer.status, answer.body)
-    return
-  }
+  if (answer) return res.code(answer.status).send(answer.body)
   // RFC 7009: an unknown token is not an error, the outcome (token unusable) is the same.
   ctx.store.revoke(field('accessToken'), ctx.clientId)
-  res.writeHead(204)
-  res.end()
+  return res.code(204).send()
 }
 
-export function tokenInfo (ctx: Context, req: IncomingMessage, res: ServerResponse): void {
-  const { grant } = requireToken(ctx, req)
+function revokeRefusal (code: string, description: string): Answer {
+  return { status: 404, body: { ...oauthErrorBody(404, code, description), code } }
+}
+
+/** Route error handler of POST /v2/oauth/revoke: a body that is not JSON is refused with a 404 too. */
+export function revokeBodyError (_err: unknown, req: FastifyRequest, res: FastifyReply, ctx: Context): FastifyReply {
+  ctx.revokeCalls.push({ ok: false, at: ctx.store.now() })
+  const answer = revokeRefusal('invalidBody', 'Request body must be a JSON object')
+  return res.code(answer.status).send(answer.body)
+}
+
+/**
+ * POST /v1/oauth/revoke?access_token=…: what the SDK's Miro.revokeToken calls (deprecated by Miro:
+ * the token travels in the URL). The token is its own credential; the spec answers 204 or 400.
+ */
+export function revokeV1 (ctx: Context, req: FastifyRequest, res: FastifyReply): FastifyReply {
+  const at = ctx.store.now()
+  const accessToken = new URL(req.url, 'http://sandbox').searchParams.get('access_token') ?? ''
+  const ok = accessToken !== '' && ctx.store.revokeAccessToken(accessToken)
+  ctx.revokeCalls.push({ ok, at })
+  if (!ok) return res.code(400).send({ type: 'error', status: 400, code: 'invalidToken', message: 'Failed to revoke token: the access token is missing, unknown or no longer live' })
+  return res.code(204).send()
+}
+
+/** GET /v1/oauth-token. The spec declares 400 (not 401) for a missing or bad token here. */
+export function tokenInfo (ctx: Context, req: FastifyRequest, res: FastifyReply): FastifyReply {
+  const { grant } = requireToken(ctx, req, 400)
   const user = ctx.store.findUser(grant.userId)
   const person = { id: grant.userId, name: user?.name ?? '', type: 'user' }
-  sendJson(res, 200, {
+  return res.send({
     type: 'oauth_token',
+    organization: { ...ctx.store.organization, type: 'organization' },
     team: { id: grant.teamId, name: ctx.store.teamName(grant.teamId), type: 'team' },
     user: person,
     scopes: SCOPES,
-    createdBy: person,
-    organization: null
+    createdBy: person
   })
 }
 
@@ -170,7 +198,7 @@ function takeFault (ctx: Context): Context['fault'] {
   return fault
 }
 
-function sleep (ctx: Context, ms: number): Promise<void> {
+export function sleep (ctx: Context, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       ctx.timers.delete(timer)

@@ -1,7 +1,7 @@
 // The sandbox's memory: users, authorization codes, grants, tokens and boards.
 // No HTTP here, so the rules (single-use codes, rotation, revocation) read in one place.
 import { randomBytes, randomInt } from 'node:crypto'
-import type { RevokeCall, SandboxUser, TokenCall, TokenFault } from './types'
+import type { BoardRole, EndpointFault, RevokeCall, SandboxUser, TokenCall, TokenFault } from './types'
 
 export const SCOPES = ['boards:read', 'boards:write']
 /** A JSON integer without sign or leading zeros: the ids numericIds can write as bare numbers. */
@@ -39,15 +39,76 @@ export interface RefreshToken {
   revoked: boolean
 }
 
+export type { BoardRole } from './types'
+
 export interface BoardRecord {
   id: string
   name: string
   description: string
   ownerId: string
   teamId: string
+  projectId?: string
+  /** BoardPolicy as Miro returns it (defaults filled in). */
+  policy: Record<string, Record<string, unknown>>
   createdAt: number
   modifiedAt: number
+  modifiedBy: string
+  /** Set by opening the board's /app/board/<id>/ page, like opening it in Miro. */
+  lastOpened?: { at: number, by: string }
+  /** Who may read (every member) and write (editor, coowner, owner). */
+  members: Map<string, BoardRole>
+  /** What is on the board: items, connectors, tags (sandbox/items/). */
+  content: BoardContent
 }
+
+export interface ItemRecord {
+  id: string
+  type: ItemType
+  data: Record<string, unknown>
+  style?: Record<string, unknown>
+  /** Centre point; relative to the parent frame's top left when parentId is set. */
+  position: { x: number, y: number }
+  geometry: { width?: number, height?: number, rotation?: number }
+  parentId?: string
+  tagIds: string[]
+  createdAt: number
+  createdBy: string
+  modifiedAt: number
+  modifiedBy: string
+}
+
+export type ItemType = 'sticky_note' | 'shape' | 'text' | 'card' | 'app_card' | 'frame' | 'image' | 'document' | 'embed'
+
+export interface ConnectorRecord {
+  id: string
+  startItem: { id: string, position?: Record<string, unknown>, snapTo?: string }
+  endItem: { id: string, position?: Record<string, unknown>, snapTo?: string }
+  shape: string
+  captions: Array<Record<string, unknown>>
+  style: Record<string, unknown>
+  createdAt: number
+  createdBy: string
+  modifiedAt: number
+  modifiedBy: string
+}
+
+export interface TagRecord {
+  id: string
+  title: string
+  fillColor: string
+}
+
+export interface BoardContent {
+  /** In creation order, which is the order lists and cursors follow. */
+  items: Map<string, ItemRecord>
+  connectors: Map<string, ConnectorRecord>
+  tags: Map<string, TagRecord>
+}
+
+const DEFAULT_POLICY = (): BoardRecord['policy'] => ({
+  permissionsPolicy: { collaborationToolsStartAccess: 'all_editors', copyAccess: 'anyone', sharingAccess: 'team_members_with_editing_rights' },
+  sharingPolicy: { access: 'private', inviteToAccountAndBoardLinkAccess: 'no_access', organizationAccess: 'private', teamAccess: 'private' }
+})
 
 export interface IssuedTokens {
   accessToken: string
@@ -61,6 +122,8 @@ export class Store {
   readonly refreshTokens = new Map<string, RefreshToken>()
   readonly boards = new Map<string, BoardRecord>()
   readonly defaultTeam: { id: string, name: string }
+  /** Every sandbox team belongs to one organization (GET /v1/oauth-token names it). */
+  readonly organization: { id: string, name: string }
   private readonly usedIds = new Set<string>()
 
   constructor (readonly now: () => number, users: Array<Partial<SandboxUser> & { name: string }>) {
@@ -69,6 +132,7 @@ export class Store {
       id: first?.teamId ?? this.numericId(),
       name: first?.teamName ?? DEFAULT_TEAM_NAME
     }
+    this.organization = { id: this.numericId(), name: 'Sandbox Organization' }
     for (const user of users) this.addUser(user)
   }
 
@@ -170,6 +234,12 @@ export class Store {
     return true
   }
 
+  /** v1 revoke: the access token names its own grant. False when it is unknown or no longer live. */
+  revokeAccessToken (token: string): boolean {
+    const record = this.liveAccessToken(token)
+    return record ? this.revoke(token, record.grant.clientId) : false
+  }
+
   liveAccessTokensOf (userId: string): string[] {
     return [...this.accessTokens.keys()].filter((t) => this.liveAccessToken(t)?.grant.userId === userId)
   }
@@ -194,15 +264,36 @@ export class Store {
     return revoked
   }
 
-  createBoard (owner: SandboxUser, name: string, description: string): BoardRecord {
+  createBoard (owner: SandboxUser, name: string, description: string, more: { teamId?: string, projectId?: string, policy?: Record<string, Record<string, unknown>> } = {}): BoardRecord {
     const now = this.now()
-    const board: BoardRecord = { id: this.boardId(), name, description, ownerId: owner.id, teamId: owner.teamId, createdAt: now, modifiedAt: now }
+    const policy = DEFAULT_POLICY()
+    for (const [key, value] of Object.entries(more.policy ?? {})) policy[key] = { ...policy[key], ...value }
+    const board: BoardRecord = {
+      id: this.boardId(),
+      name,
+      description,
+      ownerId: owner.id,
+      teamId: more.teamId ?? owner.teamId,
+      ...(more.projectId === undefined ? {} : { projectId: more.projectId }),
+      policy,
+      createdAt: now,
+      modifiedAt: now,
+      modifiedBy: owner.id,
+      members: new Map([[owner.id, 'owner']]),
+      content: { items: new Map(), connectors: new Map(), tags: new Map() }
+    }
     this.boards.set(board.id, board)
     return board
   }
 
+  /** The boards this user is a member of (owner included), in creation order. */
   boardsOf (userId: string): BoardRecord[] {
-    return [...this.boards.values()].filter((b) => b.ownerId === userId)
+    return [...this.boards.values()].filter((b) => b.members.has(userId))
+  }
+
+  /** Teams the sandbox knows: the default one and every user's. */
+  knowsTeam (teamId: string): boolean {
+    return teamId === this.defaultTeam.id || this.users.some((u) => u.teamId === teamId)
   }
 
   teamName (teamId: string): string {
@@ -232,6 +323,12 @@ export interface Context {
   fault: (TokenFault & { remaining: number }) | null
   /** Pending fault delays and held-back answers, cleared on close so nothing outlives the server. */
   timers: Set<NodeJS.Timeout>
+  /** failEndpoint: 'METHOD /route/:pattern' → fault. */
+  endpointFaults: Map<string, EndpointFault & { remaining: number }>
+  /** Every 'METHOD /route/:pattern' the app serves (failEndpoint refuses others). */
+  routes: Set<string>
+  /** Files uploaded with multipart image creation, served at /app/uploads/<id>. */
+  uploads: Map<string, { type: string, body: Buffer }>
 }
 
 /** Opaque, unguessable token text (codes, access and refresh tokens). */

@@ -99,6 +99,41 @@ export interface TokenFault {
   times?: number
 }
 
+export interface EndpointFault {
+  /** Answer with this status (400–599) and a Miro error body instead of handling the call. */
+  status?: number
+  /** Wait this long, then handle the call (or refuse it, with `status`). */
+  delayMs?: number
+  /** How many calls are affected. Default Infinity. */
+  times?: number
+}
+
+export type BoardRole = 'viewer' | 'commenter' | 'editor' | 'coowner' | 'owner'
+
+/** A board as sandbox.boards() shows it: a copy, for assertions. */
+export interface SandboxBoard {
+  id: string
+  name: string
+  description: string
+  ownerId: string
+  teamId: string
+  projectId?: string
+  members: Record<string, BoardRole>
+}
+
+/** An item, connector or tag as sandbox.items() shows it: a copy, for assertions. */
+export interface SandboxItem {
+  id: string
+  type: string
+  data: Record<string, unknown>
+  style?: Record<string, unknown>
+  position: { x: number, y: number }
+  geometry: { width?: number, height?: number, rotation?: number }
+  parentId?: string
+  tagIds: string[]
+  createdBy: string
+}
+
 export interface Sandbox {
   /** 'http://127.0.0.1:PORT' — the basePath for fastify-miro and MiroApi. */
   url: string
@@ -128,6 +163,16 @@ export interface Sandbox {
    * login makes a new grant that works. Returns how many live tokens it revoked.
    */
   revokeUser (userId: string): number
+  /** Fault injection for one REST endpoint, named 'METHOD /path' as in the spec ('GET /v2/boards/{board_id}/items'); null resets it. */
+  failEndpoint (endpoint: string, mode: EndpointFault | null): void
+  /** The boards this user is a member of, in creation order. */
+  boards (userId: string): SandboxBoard[]
+  /** What is on a board: its items (creation order), connectors and tags. Throws for an unknown board. */
+  items (boardId: string): SandboxItem[]
+  connectors (boardId: string): Array<{ id: string, startItem: string, endItem: string, shape: string }>
+  tags (boardId: string): Array<{ id: string, title: string, fillColor: string }>
+  /** Makes a user a member of a board with this role (as if the owner shared it). */
+  shareBoard (boardId: string, userId: string, role: BoardRole): void
   /** Closes the server and every socket, keep-alive ones included. */
   close (): Promise<void>
 }

@@ -355,7 +355,8 @@ t.test('revoke (v2, through the SDK low-level client)', async (t) => {
   const api = new MiroLowlevelApi(tokens.access_token, sb.url)
 
   const wrong = api.revokeTokenV2({ accessToken: tokens.access_token, clientId: sb.clientId, clientSecret: 'nope' })
-  await t.rejects(wrong, { name: 'HttpError', statusCode: 401, body: { error: 'invalid_client' } })
+  // The spec declares 204 and 404 only for this operation.
+  await t.rejects(wrong, { name: 'HttpError', statusCode: 404, body: { error: 'invalid_client', code: 'invalid_client' } })
   t.equal((await getJson(`${sb.url}/v2/boards`, tokens.access_token)).status, 200, 'a refused revoke changes nothing')
 
   const { response } = await api.revokeTokenV2({ accessToken: tokens.access_token, clientId: sb.clientId, clientSecret: sb.clientSecret })
@@ -370,7 +371,7 @@ t.test('revoke (v2, through the SDK low-level client)', async (t) => {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ clientId: sb.clientId, clientSecret: sb.clientSecret })
   })
-  t.match({ status: noToken.status, body: await noToken.json() }, { status: 400, body: { error: 'invalid_request' } })
+  t.match({ status: noToken.status, body: await noToken.json() }, { status: 404, body: { error: 'invalid_request' } })
 
   const unknown = await fetch(`${sb.url}/v2/oauth/revoke`, {
     method: 'POST',
@@ -379,7 +380,21 @@ t.test('revoke (v2, through the SDK low-level client)', async (t) => {
   })
   t.equal(unknown.status, 204, 'unknown tokens revoke quietly (RFC 7009)')
   const notJson = await fetch(`${sb.url}/v2/oauth/revoke`, { method: 'POST', body: 'x' })
-  t.match({ status: notJson.status, body: await notJson.json() }, { status: 400, body: { type: 'error', code: 'invalidBody' } })
+  t.match({ status: notJson.status, body: await notJson.json() }, { status: 404, body: { type: 'error', code: 'invalidBody' } })
+})
+
+t.test('revoke (v1, what the SDK\'s Miro.revokeToken calls)', async (t) => {
+  const sb = await sandbox(t)
+  const tokens = await login(sb)
+  const storage = new InMemoryStorage()
+  await storage.set('u1', { userId: tokens.user_id, accessToken: tokens.access_token, refreshToken: tokens.refresh_token })
+  const miro = new Miro({ clientId: sb.clientId, clientSecret: sb.clientSecret, redirectUrl: REDIRECT, basePath: sb.url, storage })
+  await miro.revokeToken('u1')
+  t.equal(await storage.get('u1'), undefined, 'the SDK cleared its storage: the revoke succeeded')
+  t.match(await getJson(`${sb.url}/v2/boards`, tokens.access_token), { status: 401, body: { code: 'invalidToken' } }, 'the token is dead')
+  t.match(await refresh(sb, tokens.refresh_token), { status: 400, body: { error: 'invalid_grant' } }, 'and its grant\'s refresh token')
+  await t.rejects(new MiroLowlevelApi(tokens.access_token, sb.url).revokeToken(tokens.access_token), { name: 'HttpError', statusCode: 400 }, 'a dead token: 400, as the spec declares')
+  t.match(sb.revokeCalls, [{ ok: true }, { ok: false }])
 })
 
 t.test('token context: GET /v1/oauth-token', async (t) => {
@@ -394,9 +409,10 @@ t.test('token context: GET /v1/oauth-token', async (t) => {
     user: { id: ada?.id, name: 'Ada' },
     createdBy: { id: ada?.id, name: 'Ada' },
     scopes: ['boards:read', 'boards:write'],
-    organization: null
+    organization: { type: 'organization', name: 'Sandbox Organization', id: /^\d{19}$/ }
   })
-  await t.rejects(new MiroLowlevelApi('bad', sb.url).tokenInfo(), { name: 'HttpError', statusCode: 401 })
+  // The spec declares 400, not 401, for a bad token on this operation.
+  await t.rejects(new MiroLowlevelApi('bad', sb.url).tokenInfo(), { name: 'HttpError', statusCode: 400, body: { code: 'invalidToken' } })
 })
 
 t.test('boards through the real MiroApi', async (t) => {
