@@ -1,6 +1,7 @@
 // Token states as JSON strings in the Redis client that @fastify/redis decorated. This file
 // only sends commands: it never connects, quits or reconfigures that client.
 import { randomUUID } from 'node:crypto'
+import { storageFailed } from '../diagnostics'
 import { MiroStorageError } from '../errors'
 import type { MiroTokenState } from '../state'
 import { jsonCodec, type StateCodec } from './codec'
@@ -20,6 +21,11 @@ export interface RedisClient {
   pttl (key: string): Promise<number>
   eval (script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
   on (event: 'close', listener: () => void): unknown
+}
+
+/** A stored state's expiry in seconds; undefined: none. */
+export function stateExpirySeconds (state: MiroTokenState, ttl: number | undefined): number | undefined {
+  return ttl ?? (state.refreshToken ? REFRESH_TOKEN_LIFE_SECONDS : undefined)
 }
 
 export interface RedisStoreOptions {
@@ -96,7 +102,7 @@ export class RedisCommands {
       this.probing = false
       for (const entry of lost) {
         entry.index = GONE
-        entry.fail(new MiroStorageError('redis connection lost'))
+        entry.fail(storageFailed('redis', new MiroStorageError('redis connection lost')))
       }
     })
   }
@@ -114,7 +120,7 @@ export class RedisCommands {
   /** Sends `command`; its answer goes through `map` when given (one promise fewer than awaiting, then mapping). */
   send<T, R = T> (what: string, command: () => Promise<T>, map?: (answer: T) => R): Promise<R> {
     const status = this.client.status
-    if (status !== 'ready' && status !== 'wait') return Promise.reject(new MiroStorageError(`redis is ${status}`))
+    if (status !== 'ready' && status !== 'wait') return Promise.reject(storageFailed(what, new MiroStorageError(`redis is ${status}`)))
     if (this.stalled && this.breaker) return this.probe(what, command, map)
     return new Promise<R>((resolve, reject) => {
       const list = this.inFlight
@@ -125,7 +131,7 @@ export class RedisCommands {
       try {
         pending = command()
       } catch (err) {
-        if (untrack(this.inFlight, entry)) reject(toStorageError(what, err))
+        if (untrack(this.inFlight, entry)) reject(storageFailed(what, toStorageError(what, err)))
         return
       }
       pending.then((answer) => {
@@ -142,14 +148,14 @@ export class RedisCommands {
           reject(err)
         }
       }, (err: unknown) => {
-        if (untrack(this.inFlight, entry)) reject(toStorageError(what, err))
+        if (untrack(this.inFlight, entry)) reject(storageFailed(what, toStorageError(what, err)))
       })
     })
   }
 
   /** While stalled: this command goes alone; Redis answering anything (a value, an error reply) ends the stall. */
   private probe<T, R> (what: string, command: () => Promise<T>, map?: (answer: T) => R): Promise<R> {
-    if (this.probing) return Promise.reject(new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms and has not answered since`))
+    if (this.probing) return Promise.reject(storageFailed(what, new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms and has not answered since`)))
     this.probing = true
     this.stalled = false
     const sent = this.send(what, command, map)
@@ -181,7 +187,7 @@ export class RedisCommands {
         untrack(list, entry) // the last entry moves to i: look at i again
         const err = new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms`)
         timedOut.add(err)
-        entry.fail(err)
+        entry.fail(storageFailed('redis', err))
       } else {
         i++
       }
@@ -246,7 +252,7 @@ export function createRedisStore (
   const read = (raw: string | null, userId: UserKey): MiroTokenState | undefined =>
     raw === null ? undefined : codec.decode(raw, userId, 'redis', log)
   // Seconds; undefined: no expiry. A plain SET also drops an expiry left by an earlier state that had a refresh token.
-  const expiryOf = (state: MiroTokenState): number | undefined => ttl ?? (state.refreshToken ? REFRESH_TOKEN_LIFE_SECONDS : undefined)
+  const expiryOf = (state: MiroTokenState): number | undefined => stateExpirySeconds(state, ttl)
   // A state still under its untagged 0.1 key is read there, and copied to its tagged key (with
   // the time it had left) before a compare-and-set, which works on the tagged key alone: two
   // keys in different slots can never be compared and written in one step on a Cluster.
