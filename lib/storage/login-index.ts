@@ -4,7 +4,6 @@
 // of a state cost nothing more. A listed key whose state is gone or belongs to another Miro user
 // now is dropped by revokeAll, so expired and deleted states leave no lasting trace.
 import type { Storage } from '@mirohq/miro-api/dist/storage'
-import type { MiroTokenState } from '../state'
 import { storageCall } from './guard'
 import { loginIndexKey } from './keys'
 import { stateExpirySeconds, type RedisClient, type RedisTokenStore } from './redis'
