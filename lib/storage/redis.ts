@@ -51,9 +51,9 @@ const RENEW_SCRIPT = 'if redis.call("get", KEYS[1]) == ARGV[1] then return redis
 
 /**
  * A command sent and not yet answered, at `index` in the in-flight list (GONE once it left it),
- * sent during sweeper tick `tick`.
+ * sent during sweeper tick `tick`; `what` names it for diagnostics.
  */
-interface InFlight { fail: (err: Error) => void, index: number, tick: number }
+interface InFlight { fail: (err: Error) => void, index: number, tick: number, what: string }
 
 const GONE = -1
 
@@ -102,7 +102,7 @@ export class RedisCommands {
       this.probing = false
       for (const entry of lost) {
         entry.index = GONE
-        entry.fail(storageFailed('redis', new MiroStorageError('redis connection lost')))
+        entry.fail(storageFailed(entry.what, new MiroStorageError('redis connection lost')))
       }
     })
   }
@@ -124,7 +124,7 @@ export class RedisCommands {
     if (this.stalled && this.breaker) return this.probe(what, command, map)
     return new Promise<R>((resolve, reject) => {
       const list = this.inFlight
-      const entry: InFlight = { fail: reject, index: list.length, tick: this.tick }
+      const entry: InFlight = { fail: reject, index: list.length, tick: this.tick, what }
       list.push(entry)
       if (this.sweeper === undefined) this.startSweeper()
       let pending: Promise<T>
@@ -187,7 +187,7 @@ export class RedisCommands {
         untrack(list, entry) // the last entry moves to i: look at i again
         const err = new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms`)
         timedOut.add(err)
-        entry.fail(storageFailed('redis', err))
+        entry.fail(storageFailed(entry.what, err))
       } else {
         i++
       }
