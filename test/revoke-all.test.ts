@@ -98,3 +98,26 @@ t.test('memory backend: revokeAll over several logins', async (t) => {
   for (const browser of browsers) t.equal((await browser.get('/me')).statusCode, 401)
   t.equal((await other.get('/me')).statusCode, 200)
 })
+
+t.test('with encryption the index is named by an HMAC, and found again after a key rotation', async (t) => {
+  const { sandbox, redis, probe } = await sandboxAndRedis(t)
+  const keyA = 'a'.repeat(64)
+  const keyB = 'b'.repeat(64)
+  const instance = async (encryptionKey: string | string[]): Promise<FastifyInstance> => {
+    const app = await buildApp({ sandbox, redisUrl: redis.url, miro: { storage: 'redis', encryptionKey } })
+    app.get('/me', { preHandler: app.miro.requireAuth }, async () => 'ok')
+    t.teardown(() => app.close())
+    await app.ready()
+    return app
+  }
+  const before = await instance(keyA)
+  const rotated = await instance([keyB, keyA])
+  const browsers = [new Browser(before), new Browser(before), new Browser(rotated)]
+  for (const browser of browsers) await browser.login(sandbox, '/auth/miro', 'Hana')
+  const hanaId = sandbox.users.find((u) => u.name === 'Hana')!.id
+  const sets = await probe.keys(PREFIX + 'miro-user:*')
+  t.equal(sets.length, 2, 'one set per encryption key that wrote')
+  t.notOk(sets.some((key) => key.includes(hanaId)), 'no Miro user id in a key name')
+  t.equal(await rotated.miro.revokeAll({ miroUserId: hanaId }), 3, 'the rotated instance finds the logins of both sets')
+  for (const browser of browsers) t.equal((await browser.get('/me')).statusCode, 401)
+})

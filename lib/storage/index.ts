@@ -52,7 +52,7 @@ export function createStoreFactory (fastify: FastifyInstance, options: ResolvedO
   if (storage === 'redis') {
     const client = redisClientOf(fastify, options.redis.namespace)
     const redisStore = createRedisStore(client, options.redis, fastify.log, codec, options.storageTimeout)
-    const index = createRedisLoginIndex(redisStore, client as RedisClient & RedisSets, options.redis.keyPrefix, options.redis.ttl)
+    const index = createRedisLoginIndex(redisStore, client as RedisClient & RedisSets, options.redis.keyPrefix, options.redis.ttl, encryptionKeys)
     store = withLoginIndex(redisStore, index, fastify.log)
   } else if (storage === 'memory') {
     if (process.env.NODE_ENV === 'production') {

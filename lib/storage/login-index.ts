@@ -3,7 +3,9 @@
 // keyspace. Maintained on writes only (a login adds, a refresh renews, a logout removes); reads
 // of a state cost nothing more. A listed key whose state is gone or belongs to another Miro user
 // now is dropped by revokeAll, so expired and deleted states leave no lasting trace.
+import { createHmac } from 'node:crypto'
 import type { Storage } from '@mirohq/miro-api/dist/storage'
+import type { SealKey } from '../seal'
 import { storageCall } from './guard'
 import { loginIndexKey } from './keys'
 import { stateExpirySeconds, type RedisClient, type RedisTokenStore } from './redis'
@@ -29,22 +31,36 @@ if ARGV[2] == "" then redis.call("persist", KEYS[1])
 elseif fresh or redis.call("ttl", KEYS[1]) >= 0 then redis.call("expire", KEYS[1], ARGV[2]) end
 return 1`
 
-export function createRedisLoginIndex (store: RedisTokenStore, client: RedisClient & RedisSets, keyPrefix: string, ttl: number | undefined): LoginIndex {
+/**
+ * The index keys of a Miro user, the one written to first. With encryption, the Miro user id is
+ * not left readable in a key name (the states are sealed): it is an HMAC under each encryption
+ * key, so a set written before a key rotation is still read.
+ */
+function indexKeys (keyPrefix: string, sealKeys: SealKey[] | undefined): (miroUserId: string) => string[] {
+  if (sealKeys === undefined) return (miroUserId) => [loginIndexKey(keyPrefix, miroUserId)]
+  return (miroUserId) => sealKeys.map(({ key }) =>
+    loginIndexKey(keyPrefix, createHmac('sha256', key).update('fastify-miro login index\0' + miroUserId).digest('base64url')))
+}
+
+export function createRedisLoginIndex (
+  store: RedisTokenStore, client: RedisClient & RedisSets, keyPrefix: string, ttl: number | undefined, sealKeys?: SealKey[]
+): LoginIndex {
   const { commands } = store
+  const keysOf = indexKeys(keyPrefix, sealKeys)
   return {
     async add (userId, state) {
       if (state.userId === '') return
       const seconds = stateExpirySeconds(state, ttl)
-      await commands.send('redis login index add', () =>
-        client.eval(ADD_SCRIPT, 1, loginIndexKey(keyPrefix, String(state.userId)), member(userId), seconds === undefined ? '' : String(seconds)))
+      const [key] = keysOf(String(state.userId)) as [string]
+      await commands.send('redis login index add', () => client.eval(ADD_SCRIPT, 1, key, member(userId), seconds === undefined ? '' : String(seconds)))
     },
     async list (miroUserId) {
-      const raw = await commands.send('redis login index read', () => client.smembers(loginIndexKey(keyPrefix, miroUserId)))
-      return raw.map(keyOf).filter((key): key is UserKey => key !== undefined)
+      const sets = await Promise.all(keysOf(miroUserId).map((key) => commands.send('redis login index read', () => client.smembers(key))))
+      return [...new Set(sets.flat())].map(keyOf).filter((key): key is UserKey => key !== undefined)
     },
     async remove (miroUserId, userIds) {
       if (userIds.length === 0) return
-      await commands.send('redis login index remove', () => client.srem(loginIndexKey(keyPrefix, miroUserId), ...userIds.map(member)))
+      await Promise.all(keysOf(miroUserId).map((key) => commands.send('redis login index remove', () => client.srem(key, ...userIds.map(member)))))
     }
   }
 }
