@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import type { MiroApi } from '@mirohq/miro-api'
+import { createAppMiro, type AppMiro } from './lib/app-client'
 import { createSdkLogger, type MiroClient } from './lib/client'
 import { createIdTokenReader, decorateIdentity, type MiroIdentity } from './lib/identity'
 import { resolveOptions, type FastifyMiroOptions } from './lib/options'
@@ -24,7 +25,8 @@ declare module 'fastify' {
     miroIdentity: MiroIdentity
   }
   interface FastifyInstance {
-    miro: {
+    /** The guard, and Miro outside a request: `as`, `getState`, `revoke`, `revokeAll` (shared storage only). */
+    miro: AppMiro & {
       /** preHandler for routes that need a Miro login: redirects browsers to the login route, 401 JSON for API callers. */
       requireAuth: Guard
       /** Who a request is for, as `options.userId` says (default: the session id). */
@@ -46,8 +48,9 @@ const plugin: FastifyPluginAsync<FastifyMiroOptions> = async (fastify, rawOption
   // 4. request.miro and request.miroApi(), lazily; inside a board, request.miroIdentity.
   decorateRequest(fastify, context, storeFor)
   if (options.identity === 'idToken') decorateIdentity(fastify, createIdTokenReader(options.clientId, options.clientSecret))
-  // 5. The guard, and the login, callback and logout routes unless turned off.
-  fastify.decorate('miro', { requireAuth: createGuard(options, fastify.prefix), userIdOf: options.userId })
+  // 5. app.miro: the guard, and Miro outside a request (jobs, webhooks) on the shared storage.
+  fastify.decorate('miro', { requireAuth: createGuard(options, fastify.prefix), userIdOf: options.userId, ...createAppMiro(context, storeFor, fastify.log) })
+  // 6. The login, callback and logout routes unless turned off.
   if (options.routes !== false) registerRoutes(fastify, options, options.routes)
 }
 
@@ -59,12 +62,16 @@ export type { FastifyMiroOptions, FastifyMiroRedisOptions, FastifyMiroRoutesOpti
 export type { Guard } from './lib/routes'
 export type { MiroTokenState } from './lib/state'
 export type { MiroIdentity } from './lib/identity'
+export type { AppMiro, RevokeAllQuery } from './lib/app-client'
+export type { MiroLogin, OnLogin } from './lib/on-login'
+export type { MiroTraceContext, MiroStorageErrorContext, MiroOperation } from './lib/diagnostics'
 export type { EncryptionKey } from './lib/seal'
 export { mapSessionStoreErrors, type SessionStoreLike } from './lib/session-store'
 export {
   MiroOptionsError, MiroNotAuthorizedError, MiroTokenRevokedError, MiroCodeRejectedError, MiroMissingCodeError,
   MiroUnavailableError, MiroTokenRequestError, MiroTimeoutError, MiroStorageError, MiroRefreshBusyError,
-  MiroNoUserIdError, MiroInvalidStateError, MiroAccessDeniedError, MiroInvalidIdTokenError, MiroInvalidReturnToError, isLoggedOutError, type MiroError
+  MiroNoUserIdError, MiroInvalidStateError, MiroAccessDeniedError, MiroInvalidIdTokenError, MiroInvalidReturnToError,
+  MiroSharedStorageRequiredError, MiroNotSupportedError, isLoggedOutError, type MiroError
 } from './lib/errors'
 
 // CommonJS: `require('fastify-miro')` is the plugin itself, with the named exports on it.

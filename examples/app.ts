@@ -53,6 +53,8 @@ export const LOGIN_PATH = '/auth/miro'
 export const LOGOUT_PATH = '/auth/miro/logout'
 const LOGIN_FAILED_PATH = '/login-failed'
 const LOGGED_OUT_PATH = '/logged-out'
+/** Logs the Miro user out of every browser and instance (app.miro.revokeAll: Redis storage only). */
+export const LOGOUT_EVERYWHERE_PATH = '/logout-everywhere'
 /** Boards shown on the home page; the rest is one click away in Miro. */
 const MAX_BOARDS = 100
 const BOARD_NAME_MAX = 60
@@ -83,7 +85,9 @@ export async function buildExampleApp (opts: ExampleAppOptions): Promise<Fastify
     miroLabel: opts.miro.basePath && !/^https:\/\/api\.miro\.com\/?$/.test(opts.miro.basePath)
       ? `local sandbox (${opts.miro.basePath})`
       : 'miro.com',
-    storageLabel: storage === 'redis' ? 'Redis' : 'session'
+    storageLabel: storage === 'redis' ? 'Redis' : 'session',
+    // Only a shared storage can find the user's other logins: with the session, each one is in its own session.
+    ...(storage === 'redis' ? { logoutEverywherePath: LOGOUT_EVERYWHERE_PATH } : {})
   }
 
   const sendHtml = (reply: FastifyReply, page: string, status = 200): FastifyReply =>
@@ -205,6 +209,15 @@ export async function buildExampleApp (opts: ExampleAppOptions): Promise<Fastify
       request.session.set('flash', { kind: 'ok', text: 'Sticky note added.' })
       return reply.redirect(back, 303)
     })
+
+    if (storage === 'redis') {
+      site.post(LOGOUT_EVERYWHERE_PATH, { preHandler: site.miro.requireAuth }, async (request, reply) => {
+        // Every login of this Miro user: other browsers, other devices, every instance of the app.
+        const state = await request.miro.getState(userIdOf(request) as string | number)
+        if (state !== undefined) await site.miro.revokeAll({ miroUserId: state.userId })
+        return reply.redirect(LOGGED_OUT_PATH, 303)
+      })
+    }
 
     site.get<{ Querystring: { error?: unknown } }>(LOGIN_FAILED_PATH, async (request, reply) => {
       const code = typeof request.query.error === 'string' ? request.query.error : undefined

@@ -19,6 +19,8 @@ export interface PageContext {
   /** Paths of the plugin's routes, so the pages link to the right place. */
   loginPath: string
   logoutPath: string
+  /** With a shared token storage (Redis): "Log out everywhere" posts here. */
+  logoutEverywherePath?: string
   /** Footer: which Miro and which token storage this app uses. */
   miroLabel: string
   storageLabel: string
@@ -147,6 +149,7 @@ export function boardsPage (ctx: PageContext, page: BoardsPage): string {
   const who = html`<div class="who">
     <span>Signed in as <strong>${page.userName || 'a Miro user'}</strong>${page.teamName ? html` · ${page.teamName}` : ''}</span>
     <form class="inline" method="post" action="${ctx.logoutPath}"><button class="button quiet" type="submit">Log out</button></form>
+    ${ctx.logoutEverywherePath === undefined ? '' : html`<form class="inline" method="post" action="${ctx.logoutEverywherePath}"><button class="button quiet" type="submit">Log out everywhere</button></form>`}
   </div>`
   const list = page.boards.length === 0
     ? html`<p class="empty">No boards yet: create your first one below.</p>`

@@ -2,9 +2,10 @@
 // `basePath`, send credentials in the body and are awaited until the state is stored;
 // refreshes are merged per user; an outage is an error, never a silent logout.
 import { Miro, type ExternalUserId, type MiroApi } from '@mirohq/miro-api'
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { retryingOn401 } from './api-auth'
-import { MiroMissingCodeError, MiroNotAuthorizedError, isLoggedOutError } from './errors'
+import { channels, describeState, publicUserKey, traceContext, traced } from './diagnostics'
+import { MiroMissingCodeError, MiroNotAuthorizedError, MiroSharedStorageRequiredError, isLoggedOutError } from './errors'
 import { logOut } from './logout'
 import { requestToken, revokeOrWarn, revokeReplaced } from './oauth'
 import type { ResolvedOptions } from './options'
@@ -38,13 +39,16 @@ export class MiroClient extends Miro {
   private readonly context: ClientContext
   private readonly store: TokenStore
   private readonly log: FastifyBaseLogger
+  /** Set for a client on the session backend: the request whose session it reads. */
+  private readonly owner: FastifyRequest | undefined
 
-  constructor (context: ClientContext, store: TokenStore, log: FastifyBaseLogger) {
+  constructor (context: ClientContext, store: TokenStore, log: FastifyBaseLogger, owner?: FastifyRequest) {
     const { clientId, clientSecret, redirectUrl, basePath, httpTimeout } = context.options
     super({ clientId, clientSecret, redirectUrl, basePath, httpTimeout, storage: store, logger: context.sdkLogger as (l: unknown) => void })
     this.context = context
     this.store = store
     this.log = log
+    this.owner = owner
   }
 
   /** The authorize URL; `state` and `teamId` are only added when given. */
@@ -71,10 +75,14 @@ export class MiroClient extends Miro {
   /** Exchanges a login's code at Miro without storing the answer (the login route stores it after regenerating the session). */
   async exchangeCode (code: string): Promise<MiroTokenState> {
     if (typeof code !== 'string' || code === '') throw new MiroMissingCodeError()
-    const body = await requestToken(this.context.options, 'code exchange', {
-      grant_type: 'authorization_code', code, redirect_uri: this.redirectUrl
+    const trace = traceContext('exchange')
+    return traced(channels.exchange, trace, async () => {
+      const state = stateFromTokenResponse(await requestToken(this.context.options, 'code exchange', {
+        grant_type: 'authorization_code', code, redirect_uri: this.redirectUrl
+      }))
+      describeState(trace, state)
+      return state
     })
-    return stateFromTokenResponse(body)
   }
 
   /** One call to Miro's token endpoint, its answer stored (awaited) under `userId`. */
@@ -146,6 +154,11 @@ export class MiroClient extends Miro {
    * throws FST_MIRO_NOT_AUTHORIZED.
    */
   override as (userId: ExternalUserId): MiroApi {
+    // The session backend reads the session of this request whatever the id: another user's
+    // tokens are not there, and reading this one's instead would act as the wrong user.
+    if (this.owner !== undefined && String(userId) !== String(this.context.options.userId(this.owner))) {
+      throw new MiroSharedStorageRequiredError('request.miro.as() for another user than the request\'s own')
+    }
     const api = super.as(userId)
     const holder = api as unknown as { _api: object }
     holder._api = retryingOn401(holder._api, () => this.getAccessToken(userId), (refused, final) => this.recoverFrom401(userId, refused, final))
@@ -177,7 +190,8 @@ export class MiroClient extends Miro {
    * deleted even when Miro cannot be reached, which is logged as a warning.
    */
   override async revokeToken (userId: ExternalUserId): Promise<void> {
+    const userKey = publicUserKey(userId, this.context.options.customUserId)
     await logOut(this.store, userId, this.context.refresher, (state) =>
-      revokeOrWarn(this.context.options, state.accessToken, this.log, 'logout: the stored tokens are deleted anyway'))
+      revokeOrWarn(this.context.options, state.accessToken, this.log, 'logout', state, userKey))
   }
 }

@@ -61,6 +61,14 @@ export const MiroInvalidIdTokenError = createError(
 export const MiroRefreshBusyError = createError(
   'FST_MIRO_REFRESH_BUSY', 'The Miro token of this user is being refreshed elsewhere and the refresh did not finish in %d ms', 503)
 
+/** `app.miro.*`, or `request.miro.as()` for another user, with `storage: 'session'`: only a shared backend reaches any user's tokens. */
+export const MiroSharedStorageRequiredError = createError(
+  'FST_MIRO_SHARED_STORAGE_REQUIRED', "%s needs a shared token storage: with storage 'session' a user's tokens are only reachable from that user's own requests. Use storage: 'redis' (or your own Storage) for work outside a request", 500)
+
+/** The storage cannot do what was asked (e.g. revokeAll without a login index). */
+export const MiroNotSupportedError = createError(
+  'FST_MIRO_NOT_SUPPORTED', '%s is not supported by this token storage: %s', 500)
+
 export type MiroError = InstanceType<
   | typeof MiroNotAuthorizedError
   | typeof MiroTokenRevokedError
@@ -76,6 +84,8 @@ export type MiroError = InstanceType<
   | typeof MiroRefreshBusyError
   | typeof MiroNoUserIdError
   | typeof MiroInvalidIdTokenError
+  | typeof MiroSharedStorageRequiredError
+  | typeof MiroNotSupportedError
 >
 
 /** True for the errors that mean "this user is logged out", as opposed to an outage. */

@@ -24,7 +24,16 @@ export async function logOut (
     }
   }
   if (!gone) await store.set(userId, undefined)
+  await forgetLogins(store, userId, seen)
   // Each access token once, however often it was seen.
   const byToken = new Map(seen.map((state) => [state.accessToken, state]))
   await Promise.all([...byToken.values()].map(revoke))
+}
+
+/** The login index forgets the key (best effort: revokeAll drops a key whose state is gone anyway). */
+async function forgetLogins (store: TokenStore, userId: UserKey, seen: MiroTokenState[]): Promise<void> {
+  const remove = store.logins?.remove
+  if (remove === undefined) return
+  const miroUsers = new Set(seen.map((state) => String(state.userId)).filter((id) => id !== ''))
+  await Promise.all([...miroUsers].map((miroUserId) => remove(miroUserId, [userId]).catch(() => {})))
 }

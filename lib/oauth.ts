@@ -5,6 +5,7 @@ import {
   MiroCodeRejectedError, MiroTimeoutError, MiroTokenRequestError, MiroTokenRevokedError,
   MiroUnavailableError, describeCause
 } from './errors'
+import { channels, logFields, traceContext, traced } from './diagnostics'
 import { exactInteger } from './exact-ids'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ResolvedOptions } from './options'
@@ -100,18 +101,26 @@ export async function revokeAccessToken (ep: Endpoint, accessToken: string): Pro
   if (!answer.ok) throw failure('token revoke', answer)
 }
 
-/** Revokes an access token, best effort: a failure is logged (its code only), never thrown. */
-export async function revokeOrWarn (ep: Endpoint, accessToken: string, log: Pick<FastifyBaseLogger, 'warn'>, what: string): Promise<void> {
+/**
+ * Revokes an access token, best effort: a failure is logged (its code only), never thrown.
+ * Traced on `fastify-miro:revoke` with `what` as its reason and the ids of `state` when given.
+ */
+export async function revokeOrWarn (
+  ep: Endpoint, accessToken: string, log: Pick<FastifyBaseLogger, 'warn' | 'info'>, what: string, state?: MiroTokenState, userKey?: string
+): Promise<void> {
+  const trace = traceContext('revoke', state, userKey)
+  trace.reason = what
   try {
-    await revokeAccessToken(ep, accessToken)
+    await traced(channels.revoke, trace, () => revokeAccessToken(ep, accessToken))
+    log.info(logFields(trace), 'fastify-miro: Miro tokens revoked')
   } catch (err) {
     log.warn({ code: (err as { code?: string }).code, what }, 'fastify-miro: Miro did not confirm the token revocation')
   }
 }
 
 /** After a login stored `current`: the tokens it replaced are revoked, not left live at Miro. */
-export async function revokeReplaced (ep: Endpoint, earlier: MiroTokenState | undefined, current: MiroTokenState, log: Pick<FastifyBaseLogger, 'warn'>): Promise<void> {
+export async function revokeReplaced (ep: Endpoint, earlier: MiroTokenState | undefined, current: MiroTokenState, log: Pick<FastifyBaseLogger, 'warn' | 'info'>): Promise<void> {
   if (earlier !== undefined && earlier.accessToken !== current.accessToken) {
-    await revokeOrWarn(ep, earlier.accessToken, log, 'the tokens a new login replaced')
+    await revokeOrWarn(ep, earlier.accessToken, log, 'the tokens a new login replaced', earlier)
   }
 }

@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import type { Storage } from '@mirohq/miro-api/dist/storage'
 import { MiroOptionsError } from './errors'
 import { identityKey } from './identity'
+import type { OnLogin } from './on-login'
 import { parseEncryptionKeys, type EncryptionKey, type SealKey } from './seal'
 import { DEFAULT_STORAGE_TIMEOUT_MS } from './storage/guard'
 import { sessionOf } from './storage/session'
@@ -104,6 +105,12 @@ export interface FastifyMiroOptions {
    * only for Miro's "use this URI for SDK authorization" flow, which carries no state.
    */
   state?: boolean
+  /**
+   * Called by the callback route once a login's tokens are stored, before the redirect:
+   * `login` is `{ userId (the storage key), miroUserId, teamId, scope }`. If it throws, the
+   * callback fails with that error and the tokens stay stored.
+   */
+  onLogin?: OnLogin
 }
 
 export interface ResolvedRoutes {
@@ -139,6 +146,7 @@ export interface ResolvedOptions {
   checkState: boolean
   /** Set when stored states are encrypted. */
   encryptionKeys?: SealKey[]
+  onLogin?: OnLogin
 }
 
 const STORAGE_CHOICES: readonly string[] = ['session', 'redis', 'memory']
@@ -283,6 +291,9 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
   if (opts.userId !== undefined && typeof opts.userId !== 'function') {
     fail('options.userId should be a function (request) => id')
   }
+  if (opts.onLogin !== undefined && typeof opts.onLogin !== 'function') {
+    fail('options.onLogin should be a function (request, login) => void, called after a login\'s tokens are stored')
+  }
 
   // Miro serves the consent page on the site's host (miro.com), the API on api.miro.com:
   // the SDK derives one from the other the same way.
@@ -310,6 +321,7 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
     identity,
     routes: routesOption(opts.routes, callbackPath),
     checkState: booleanOption(opts.state, 'state', true),
-    ...(encryptionKeys ? { encryptionKeys } : {})
+    ...(encryptionKeys ? { encryptionKeys } : {}),
+    ...(opts.onLogin !== undefined ? { onLogin: opts.onLogin as OnLogin } : {})
   }
 }

@@ -6,6 +6,7 @@
 // state it refreshed (compare-and-set), and kept in memory until the write lands.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
+import { channels, logRefresh, publicUserKey, traceContext, traced, type MiroTraceContext } from './diagnostics'
 import { MiroNotAuthorizedError, MiroRefreshBusyError, MiroTimeoutError, MiroTokenRevokedError } from './errors'
 import { Lease } from './lifecycle/lease'
 import { PendingWrites } from './lifecycle/pending-writes'
@@ -14,9 +15,9 @@ import type { ResolvedOptions } from './options'
 import { needsRefresh, stateFromTokenResponse, type MiroTokenState } from './state'
 import type { TokenStore, UserKey } from './storage/types'
 
-type Endpoint = Pick<ResolvedOptions, 'clientId' | 'clientSecret' | 'tokenUrl' | 'revokeUrl' | 'httpTimeout'>
+type Endpoint = Pick<ResolvedOptions, 'clientId' | 'clientSecret' | 'tokenUrl' | 'revokeUrl' | 'httpTimeout'> & { customUserId?: boolean }
 
-export type RefreshLogger = Pick<FastifyBaseLogger, 'warn' | 'error'>
+export type RefreshLogger = Pick<FastifyBaseLogger, 'warn' | 'error' | 'info' | 'debug'>
 
 /**
  * How long a refresh may run before its outcome is given up as unknown. Far past httpTimeout:
@@ -55,7 +56,7 @@ export class TokenRefresher {
   constructor (private readonly endpoint: Endpoint, private readonly log: RefreshLogger, private readonly pollMs = 25) {
     this.limitMs = refreshLimitMs(endpoint.httpTimeout)
     // revokeOrWarn never rejects: nothing to await here, the journal goes on.
-    this.pending = new PendingWrites((state) => revokeOrWarn(endpoint, state.accessToken, log, 'a refreshed pair that lost to a logout or a new login'))
+    this.pending = new PendingWrites((state) => revokeOrWarn(endpoint, state.accessToken, log, 'a refreshed pair that lost to a logout or a new login', state))
   }
 
   /**
@@ -67,7 +68,10 @@ export class TokenRefresher {
     const key = store.flightKey(userId)
     let flight = this.flights.get(key)
     if (flight === undefined) {
-      flight = this.lead(store, userId, seen, force).finally(() => this.flights.delete(key))
+      // Traced and logged (lib/diagnostics.ts) once per refresh, not per request joining it.
+      const trace = traceContext('refresh', seen, publicUserKey(userId, this.endpoint.customUserId))
+      flight = traced(channels.refresh, trace, () => this.lead(store, userId, seen, force, trace), (done) => { logRefresh(this.log, done) })
+        .finally(() => this.flights.delete(key))
       flight.catch(() => {}) // its requests may all have timed out: nobody else awaits it
       this.flights.set(key, flight)
     }
@@ -112,7 +116,8 @@ export class TokenRefresher {
     })
   }
 
-  private async lead (store: TokenStore, userId: UserKey, seen: MiroTokenState, force: boolean): Promise<MiroTokenState> {
+  private async lead (store: TokenStore, userId: UserKey, seen: MiroTokenState, force: boolean, trace: MiroTraceContext): Promise<MiroTokenState> {
+    trace.result = 'refreshed'
     const lock = store.lock
     if (lock === undefined) return this.refreshFrom(store, userId, seen)
     // A live holder renews its lease for as long as its refresh may run, a dead one's lease runs
@@ -126,7 +131,10 @@ export class TokenRefresher {
           // Re-read under the lock: another instance may have refreshed since `seen`.
           const current = await this.current(store, userId)
           if (current === undefined) throw new MiroNotAuthorizedError()
-          if (refreshedSince(current, seen, force)) return current
+          if (refreshedSince(current, seen, force)) {
+            trace.result = 'refreshed elsewhere'
+            return current
+          }
           return await this.refreshFrom(store, userId, current)
         } finally {
           // An unstored pair keeps the lock (renewed) until it lands: nobody may refresh meanwhile.
@@ -137,10 +145,14 @@ export class TokenRefresher {
         }
       }
       if (Date.now() >= deadline) throw new MiroRefreshBusyError(this.limitMs)
+      trace.waitedForLock = true
       await sleep(Math.min(MAX_POLL_MS, this.pollMs * 2 ** Math.floor(attempt / 16)))
       const current = await this.current(store, userId)
       if (current === undefined) throw new MiroNotAuthorizedError()
-      if (refreshedSince(current, seen, force)) return current
+      if (refreshedSince(current, seen, force)) {
+        trace.result = 'refreshed elsewhere'
+        return current
+      }
     }
   }
 

@@ -15,7 +15,8 @@ export function decorateRequest (fastify: FastifyInstance, context: ClientContex
   fastify.decorateRequest('miro', {
     getter (this: FastifyRequest): MiroClient {
       const self = this as FastifyRequest & WithClient
-      return (self[kClient] ??= new MiroClient(context, storeFor(this), this.log))
+      // On the session backend a client serves this request's own user only (see MiroClient.as).
+      return (self[kClient] ??= new MiroClient(context, storeFor(this), this.log, storeFor.shared === undefined ? this : undefined))
     }
   })
   // The API as the user of this request, without the route naming them.

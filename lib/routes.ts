@@ -9,6 +9,7 @@ import { revokeOrWarn, revokeReplaced } from './oauth'
 import type { ResolvedOptions, ResolvedRoutes } from './options'
 import { stateKey } from './identity'
 import { cookiePendingLogins, LOGIN_LIFE_MS, sessionPendingLogins, type PendingLogin, type PendingLoginStore } from './pending-login'
+import { runOnLogin } from './on-login'
 import { safeReturnTo } from './return-to'
 import { hasUserId } from './storage/guard'
 import { sessionOf } from './storage/session'
@@ -99,6 +100,7 @@ async function exchangeAndStore (request: FastifyRequest, options: ResolvedOptio
   // session as modified (tokens in Redis, saveUninitialized: false).
   await sessionCall(request, 'save')
   await revokeReplaced(options, earlier, state, request.log)
+  await runOnLogin(options, request, key, state)
 }
 
 export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptions, routes: ResolvedRoutes): void {

@@ -129,7 +129,7 @@ whenChromium(t, () => {
       t.equal(await page.locator('.flash').count(), 0, 'the message shows once')
 
       // Log out: the token is revoked at Miro and gone from the app.
-      await page.getByRole('button', { name: 'Log out' }).click()
+      await page.getByRole('button', { name: 'Log out', exact: true }).click()
       await page.waitForURL(`${origin}/logged-out`)
       t.equal(await heading(page), 'You are logged out')
       t.match(sandbox.revokeCalls, [{ ok: true }], 'the token was revoked at Miro')

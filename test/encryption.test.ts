@@ -44,8 +44,15 @@ t.test('with encryption', async (t) => {
 
     const keys: string[] = []
     for await (const batch of probe.scanStream({ match: '*' })) keys.push(...(batch as string[]))
-    t.equal(keys.length, 1)
-    for (const key of keys) {
+    // The state, and the login index of its Miro user (app.miro.revokeAll): a set of storage keys.
+    const [index, ...states] = keys.sort()
+    t.equal(states.length, 1)
+    t.match(index, /^miro:token:miro-user:\{[A-Za-z0-9_-]{43}\}$/, 'the index is named by an HMAC of the Miro user id')
+    t.notOk(index!.includes(state.userId), 'no Miro user id in its name')
+    for (const value of await probe.smembers(index!)) {
+      for (const secret of [state.accessToken, state.refreshToken!, state.userId]) t.notOk(value.includes(secret), 'the index holds storage keys only')
+    }
+    for (const key of states) {
       const value = await probe.get(key) ?? ''
       t.match(value, /^fm1\./, 'sealed')
       for (const secret of [state.accessToken, state.refreshToken!, 'accessToken', 'refreshToken']) t.notOk(value.includes(secret), `no ${secret.slice(0, 12)}… in ${key}`)

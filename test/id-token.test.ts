@@ -138,7 +138,7 @@ t.test('redis backend, no @fastify/session: keys per team and user', async (t) =
   t.notOk(app.hasRequestDecorator('session'), 'no session plugin in this app')
   await authorize(app, sandbox)
   const user = sandbox.users[0]!
-  t.same(await probe.keys('*'), [`miro:token:{${user.teamId}%3A${user.id}}`])
+  t.same(await probe.keys('miro:token:{*'), [`miro:token:{${user.teamId}%3A${user.id}}`])
   t.same((await app.inject({ url: '/boards', headers: bearer(sandbox.mintIdToken()) })).json(), ["Sandbox User's first board"])
 })
 

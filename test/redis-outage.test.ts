@@ -76,7 +76,7 @@ function getMe (cookie: string, browser: boolean): Promise<Answer> {
 }
 
 async function tokenValues (): Promise<Map<string, string | null>> {
-  const keys = (await probe.keys('miro:token:*')).sort()
+  const keys = (await probe.keys('miro:token:{*')).sort()
   const values = new Map<string, string | null>()
   for (const key of keys) values.set(key, await probe.get(key))
   return values

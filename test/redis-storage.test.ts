@@ -84,7 +84,7 @@ t.test('redis backend', async (t) => {
     const app = await redisApp(t, sandbox)
     t.equal((await app.inject('/users/alice/authorized')).body, 'false')
     t.equal((await app.inject({ method: 'POST', url: '/users/alice/login', payload: { code: await freshCode(sandbox) } })).body, 'ok')
-    t.same(await probe.keys('*'), ['miro:token:{alice}'])
+    t.same((await probe.keys('*')).sort(), ['miro:token:miro-user:{' + sandbox.users[0]!.id + '}', 'miro:token:{alice}'], 'the state, and the login index of its Miro user')
     const stored = JSON.parse(await probe.get('miro:token:{alice}') ?? '') as MiroTokenState
     t.match(stored, { userId: sandbox.users[0]!.id, accessToken: String, refreshToken: String, teamId: sandbox.users[0]!.teamId, scope: String })
     const ttl = await probe.ttl('miro:token:{alice}')

@@ -181,7 +181,7 @@ t.test('session backend: concurrent requests of one session refresh once and all
   t.teardown(() => app.close())
   app.get('/boards', { preHandler: app.miro.requireAuth }, async (request) => {
     const names: string[] = []
-    for await (const board of request.miro.as('ignored').getAllBoards()) names.push(board.name ?? '')
+    for await (const board of request.miroApi().getAllBoards()) names.push(board.name ?? '')
     return names
   })
   app.post('/expire', async (request) => {

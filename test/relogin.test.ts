@@ -32,12 +32,12 @@ t.test('redis storage keyed by session id: the earlier key is deleted and its to
   const browser = new Browser(app)
   await browser.login(sandbox)
   const first = (await browser.get('/token')).body
-  const firstKeys = await probe.keys('miro:token:*')
+  const firstKeys = await probe.keys('miro:token:{*')
   t.equal(firstKeys.length, 1)
 
   await browser.login(sandbox)
   const second = (await browser.get('/token')).body
-  const keys = await probe.keys('miro:token:*')
+  const keys = await probe.keys('miro:token:{*')
   t.equal(keys.length, 1, 'one state for the user, under the new session id')
   t.not(keys[0], firstKeys[0], 'the session id changed (regenerated)')
   t.same(sandbox.accessTokensOf(sandbox.users[0]!.id), [second], 'the first token is revoked')
@@ -57,7 +57,7 @@ t.test('inside a board (idToken): re-authorizing revokes the tokens stored for t
   await new Browser(app).login(sandbox) // another window, another session: the same Miro user
   const second = (await app.inject({ url: '/token', headers: bearer })).body
   t.not(second, first)
-  t.same(await probe.keys('miro:token:*'), [`miro:token:{${user.teamId}%3A${user.id}}`])
+  t.same(await probe.keys('miro:token:{*'), [`miro:token:{${user.teamId}%3A${user.id}}`])
   t.same(sandbox.accessTokensOf(user.id), [second], 'the earlier authorization is revoked at Miro')
 })
 

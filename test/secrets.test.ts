@@ -23,7 +23,7 @@ t.test('secrets never reach logs, errors or responses', async (t) => {
   t.teardown(() => app.close())
   app.get('/me', { preHandler: app.miro.requireAuth }, async (request) => {
     const names: string[] = []
-    for await (const board of request.miro.as('x').getAllBoards()) names.push(board.name ?? '')
+    for await (const board of request.miroApi().getAllBoards()) names.push(board.name ?? '')
     return names
   })
   // Test-only routes: read or age the state (their answers are not searched).

@@ -52,7 +52,7 @@ async function sessionApp (t: Test, sandbox: Sandbox, { signals = {}, ...opts }:
   })
   app.get('/boards', { preHandler: app.miro.requireAuth }, async (request) => {
     const names: string[] = []
-    for await (const board of request.miro.as('ignored').getAllBoards()) names.push(board.name ?? '')
+    for await (const board of request.miroApi().getAllBoards()) names.push(board.name ?? '')
     return names
   })
   app.get('/state', async (request) => await request.miro.getState('ignored') ?? null)

@@ -1,5 +1,6 @@
 // Shared by every backend: errors become MiroStorageError (an outage, never a logout), and a
 // value that is not a token state reads as "nothing stored", with a warning.
+import { storageFailed } from '../diagnostics'
 import { MiroNoUserIdError, MiroStorageError, describeCause } from '../errors'
 import { isTokenState, type MiroTokenState } from '../state'
 import type { ReplaceResult, StoreLogger, TokenStore, UserKey } from './types'
@@ -26,20 +27,20 @@ export function storageCall<T> (what: string, call: () => T | PromiseLike<T>, ti
   try {
     result = call()
   } catch (err) {
-    return Promise.reject(toStorageError(what, err))
+    return Promise.reject(storageFailed(what, toStorageError(what, err)))
   }
   if (!isThenable(result)) return Promise.resolve(result)
   const pending = result
   return new Promise<T>((resolve, reject) => {
     const timer = timeoutMs === undefined
       ? undefined
-      : setTimeout(() => { reject(new MiroStorageError(`${what} did not answer within ${timeoutMs} ms`)) }, timeoutMs)
+      : setTimeout(() => { reject(storageFailed(what, new MiroStorageError(`${what} did not answer within ${timeoutMs} ms`))) }, timeoutMs)
     pending.then((value) => {
       clearTimeout(timer)
       resolve(value)
     }, (err: unknown) => {
       clearTimeout(timer)
-      reject(toStorageError(what, err))
+      reject(storageFailed(what, toStorageError(what, err)))
     })
   })
 }

@@ -6,12 +6,14 @@ import { MiroOptionsError } from '../errors'
 import type { ResolvedOptions } from '../options'
 import { createSealCodec } from '../seal'
 import { createCustomStore } from './custom'
+import { createMemoryLoginIndex, createRedisLoginIndex, customLoginIndex, withLoginIndex, type RedisSets } from './login-index'
 import { createMemoryStore } from './memory'
 import { createRedisStore, type RedisClient } from './redis'
 import { sessionStoreFactory } from './session'
 import type { TokenStore } from './types'
 
-export type StoreFor = (request: FastifyRequest) => TokenStore
+/** The store of a request; `shared`: the one store of every request, unless it is the session. */
+export type StoreFor = ((request: FastifyRequest) => TokenStore) & { readonly shared?: TokenStore }
 
 const isRedisClient = (value: unknown): value is RedisClient =>
   typeof (value as RedisClient | null)?.get === 'function' && typeof (value as RedisClient).eval === 'function'
@@ -48,14 +50,20 @@ export function createStoreFactory (fastify: FastifyInstance, options: ResolvedO
   }
   let store: TokenStore
   if (storage === 'redis') {
-    store = createRedisStore(redisClientOf(fastify, options.redis.namespace), options.redis, fastify.log, codec, options.storageTimeout)
+    const client = redisClientOf(fastify, options.redis.namespace)
+    const redisStore = createRedisStore(client, options.redis, fastify.log, codec, options.storageTimeout)
+    const index = createRedisLoginIndex(redisStore, client as RedisClient & RedisSets, options.redis.keyPrefix, options.redis.ttl, encryptionKeys)
+    store = withLoginIndex(redisStore, index, fastify.log)
   } else if (storage === 'memory') {
     if (process.env.NODE_ENV === 'production') {
       fastify.log.warn("fastify-miro: storage 'memory' loses every login on restart and is not shared between instances: use 'redis' or 'session' in production")
     }
-    store = createMemoryStore(fastify.log, codec)
+    store = withLoginIndex(createMemoryStore(fastify.log, codec), createMemoryLoginIndex(), fastify.log)
   } else {
     store = createCustomStore(storage, fastify.log, codec, options.storageTimeout)
+    const index = customLoginIndex(storage, options.storageTimeout)
+    if (index !== undefined) store = withLoginIndex(store, index, fastify.log)
   }
-  return () => store
+  const shared = store
+  return Object.assign(() => shared, { shared })
 }

@@ -44,3 +44,12 @@ export function lockKey (keyPrefix: string, userId: UserKey): string {
 export function legacyTokenKey (keyPrefix: string, userId: UserKey): string {
   return keyPrefix + encodeUserId(userId)
 }
+
+/**
+ * The set of the storage keys holding logins of one Miro user (app.miro.revokeAll). Its own
+ * hash tag, the Miro user's: never equal to a token key (`prefix{…}`) or a 0.1 key
+ * (`prefix<encoded>`), as an encoded id holds no ':'.
+ */
+export function loginIndexKey (keyPrefix: string, miroUserId: string): string {
+  return keyPrefix + 'miro-user:{' + encodeUserId(miroUserId) + '}'
+}

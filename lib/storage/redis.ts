@@ -1,6 +1,7 @@
 // Token states as JSON strings in the Redis client that @fastify/redis decorated. This file
 // only sends commands: it never connects, quits or reconfigures that client.
 import { randomUUID } from 'node:crypto'
+import { storageFailed } from '../diagnostics'
 import { MiroOptionsError, MiroStorageError } from '../errors'
 import type { MiroTokenState } from '../state'
 import { jsonCodec, type StateCodec } from './codec'
@@ -25,6 +26,11 @@ export interface RedisClient {
   wait? (numReplicas: number, timeoutMs: number): Promise<number>
   /** 'close' (a connection dropped), 'node error' (a Cluster node failed; its error is the argument). */
   on (event: 'close' | 'node error', listener: (err?: unknown) => void): unknown
+}
+
+/** A stored state's expiry in seconds; undefined: none. */
+export function stateExpirySeconds (state: MiroTokenState, ttl: number | undefined): number | undefined {
+  return ttl ?? (state.refreshToken ? REFRESH_TOKEN_LIFE_SECONDS : undefined)
 }
 
 export interface RedisStoreOptions {
@@ -54,7 +60,7 @@ const RENEW_SCRIPT = 'if redis.call("get", KEYS[1]) == ARGV[1] then return redis
 
 /**
  * A command sent and not yet answered (`what` it is), at `index` in the in-flight list (GONE once
- * it left it), sent during sweeper tick `tick`.
+ * it left it), sent during sweeper tick `tick`; `what` also names it for diagnostics.
  */
 interface InFlight { fail: (err: Error) => void, what: string, index: number, tick: number }
 
@@ -118,7 +124,7 @@ export class RedisCommands {
       this.probing = false
       for (const entry of lost) {
         entry.index = GONE
-        entry.fail(new MiroStorageError('redis connection lost'))
+        entry.fail(storageFailed(entry.what, new MiroStorageError('redis connection lost')))
       }
     })
   }
@@ -141,7 +147,7 @@ export class RedisCommands {
   /** Sends `command`; its answer goes through `map` when given (one promise fewer than awaiting, then mapping). */
   send<T, R = T> (what: string, command: () => Promise<T>, map?: (answer: T) => R): Promise<R> {
     const status = this.client.status
-    if (status !== 'ready' && status !== 'wait') return Promise.reject(new MiroStorageError(`redis is ${status}`))
+    if (status !== 'ready' && status !== 'wait') return Promise.reject(storageFailed(what, new MiroStorageError(`redis is ${status}`)))
     if (this.stalled && this.breaker) return this.probe(what, command, map)
     return new Promise<R>((resolve, reject) => {
       const list = this.inFlight
@@ -152,7 +158,7 @@ export class RedisCommands {
       try {
         pending = command()
       } catch (err) {
-        if (untrack(this.inFlight, entry)) reject(redisError(what, err))
+        if (untrack(this.inFlight, entry)) reject(storageFailed(what, redisError(what, err)))
         return
       }
       pending.then((answer) => {
@@ -169,14 +175,14 @@ export class RedisCommands {
           reject(err)
         }
       }, (err: unknown) => {
-        if (untrack(this.inFlight, entry)) reject(redisError(what, err))
+        if (untrack(this.inFlight, entry)) reject(storageFailed(what, redisError(what, err)))
       })
     })
   }
 
   /** While stalled: this command goes alone; Redis answering anything (a value, an error reply) ends the stall. */
   private probe<T, R> (what: string, command: () => Promise<T>, map?: (answer: T) => R): Promise<R> {
-    if (this.probing) return Promise.reject(new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms and has not answered since`))
+    if (this.probing) return Promise.reject(storageFailed(what, new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms and has not answered since`)))
     this.probing = true
     this.stalled = false
     const sent = this.send(what, command, map)
@@ -213,7 +219,7 @@ export class RedisCommands {
         untrack(list, entry) // the last entry moves to i: look at i again
         const err = new MiroStorageError(this.timeoutMessage(entry.what))
         timedOut.add(err)
-        entry.fail(err)
+        entry.fail(storageFailed(entry.what, err))
       } else {
         i++
       }
@@ -297,7 +303,7 @@ export function createRedisStore (
   const read = (raw: string | null, userId: UserKey): MiroTokenState | undefined =>
     raw === null ? undefined : codec.decode(raw, userId, 'redis', log)
   // Seconds; undefined: no expiry. A plain SET also drops an expiry left by an earlier state that had a refresh token.
-  const expiryOf = (state: MiroTokenState): number | undefined => ttl ?? (state.refreshToken ? REFRESH_TOKEN_LIFE_SECONDS : undefined)
+  const expiryOf = (state: MiroTokenState): number | undefined => stateExpirySeconds(state, ttl)
   // A state still under its untagged 0.1 key is read there, and copied to its tagged key (with
   // the time it had left) before a compare-and-set, which works on the tagged key alone: two
   // keys in different slots can never be compared and written in one step on a Cluster.

@@ -22,6 +22,19 @@ export interface TokenStore {
   flightKey (userId: UserKey): string
   /** A lock shared by every instance of the app, when the backend has one (Redis). */
   readonly lock?: RefreshLock
+  /** Which keys hold logins of a Miro user (app.miro.revokeAll), when the backend keeps that. */
+  readonly logins?: LoginIndex
+}
+
+/**
+ * Storage keys by Miro user, for "log out everywhere" without scanning the keyspace. A listed
+ * key may hold no state any more, or another user's: the caller reads each one and drops those.
+ */
+export interface LoginIndex {
+  list (miroUserId: string, teamId?: string): Promise<UserKey[]>
+  /** Notes that `userId` holds `state` (a login or a refresh); absent where the backend knows by itself. */
+  add? (userId: UserKey, state: MiroTokenState): Promise<void>
+  remove? (miroUserId: string, userIds: UserKey[]): Promise<void>
 }
 
 export type ReplaceResult = { replaced: true } | { replaced: false, current: MiroTokenState | undefined }
