@@ -35,7 +35,7 @@ whenChromium(t, () => {
     await page.waitForURL(`${origin}/`)
     const header = async (p: Page): Promise<{ height: number, scrollWidth: number, logoutVisible: boolean }> => ({
       height: await p.locator('header').evaluate((el) => el.getBoundingClientRect().height),
-      scrollWidth: await p.evaluate(() => document.documentElement.scrollWidth),
+      scrollWidth: await p.locator('html').evaluate((el) => el.scrollWidth),
       logoutVisible: await p.getByRole('button', { name: 'Log out' }).isVisible()
     })
     const desktop = await header(page)
