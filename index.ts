@@ -8,7 +8,7 @@ import { createSdkLogger, type MiroClient } from './lib/client'
 import { createIdTokenReader, decorateIdentity, type MiroIdentity } from './lib/identity'
 import { resolveOptions, type FastifyMiroOptions } from './lib/options'
 import { TokenRefresher } from './lib/refresh'
-import { decorateRequest } from './lib/request'
+import { assertNotRegistered, decorateRequest } from './lib/request'
 import { createGuard, registerRoutes, type Guard } from './lib/routes'
 import { createStoreFactory } from './lib/storage'
 
@@ -36,7 +36,8 @@ declare module 'fastify' {
 }
 
 const plugin: FastifyPluginAsync<FastifyMiroOptions> = async (fastify, rawOptions) => {
-  // 1. Options, checked once: a wrong one fails app.ready() with the fix in the message.
+  // 1. Options, checked once: a wrong one (or a second registration here) fails app.ready() with the fix in the message.
+  assertNotRegistered(fastify)
   const options = resolveOptions(rawOptions)
   // 2. Where tokens live; fails when the plugin the backend needs is not registered.
   const storeFor = createStoreFactory(fastify, options)

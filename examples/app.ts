@@ -249,6 +249,11 @@ export async function buildExampleApp (opts: ExampleAppOptions): Promise<Fastify
     if (status === 401) {
       return sendHtml(reply, views.errorPage(ctx, status, 'Please log in', 'Your Miro login has ended.', true), status)
     }
+    // The plugin's own refusals (a returnTo that is not a path here, a bad login state) say
+    // what went wrong, and their messages never hold secrets: show them.
+    if (status < 500 && error.code?.startsWith('FST_MIRO_')) {
+      return sendHtml(reply, views.errorPage(ctx, status, 'Request refused', error.message), status)
+    }
     if (status === 415 || status === 400 || status === 413) {
       return sendHtml(reply, views.errorPage(ctx, status, 'Bad request', 'This app could not read that request.'), status)
     }

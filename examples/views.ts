@@ -78,6 +78,15 @@ const STYLE = raw(`
   .back { font-size: 14px; margin: 0 0 16px }
   footer { padding: 16px 0 28px; font-size: 13px; color: #6b6b85; text-align: center }
   code { background: #e9e9f1; padding: 1px 5px; border-radius: 4px; font-size: 13px }
+  .who .signed-in { min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap }
+  .who { min-width: 0 }
+  .who form, .brand { flex: none }
+  /* Phones (390 px): the header stays one line, the logo and the user's name with Log out. */
+  @media (max-width: 560px) {
+    .brand .title, .who .label, .who .team { display: none }
+    .who { gap: 10px }
+    .card { padding: 22px 18px }
+  }
 `)
 
 const dateFormat = new Intl.DateTimeFormat('en', { dateStyle: 'medium' })
@@ -94,7 +103,7 @@ export function layout (ctx: PageContext, title: string, body: SafeHtml, who?: S
 </head>
 <body>
 <header><div class="bar">
-  <a class="brand" href="/"><span class="logo">miro</span> fastify-miro example</a>
+  <a class="brand" href="/"><span class="logo">miro</span> <span class="title">fastify-miro example</span></a>
   ${who}
 </div></header>
 <main>
@@ -147,7 +156,7 @@ export interface BoardsPage {
 
 export function boardsPage (ctx: PageContext, page: BoardsPage): string {
   const who = html`<div class="who">
-    <span>Signed in as <strong>${page.userName || 'a Miro user'}</strong>${page.teamName ? html` · ${page.teamName}` : ''}</span>
+    <span class="signed-in"><span class="label">Signed in as </span><strong>${page.userName || 'a Miro user'}</strong>${page.teamName ? html`<span class="team"> · ${page.teamName}</span>` : ''}</span>
     <form class="inline" method="post" action="${ctx.logoutPath}"><button class="button quiet" type="submit">Log out</button></form>
     ${ctx.logoutEverywherePath === undefined ? '' : html`<form class="inline" method="post" action="${ctx.logoutEverywherePath}"><button class="button quiet" type="submit">Log out everywhere</button></form>`}
   </div>`

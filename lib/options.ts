@@ -5,6 +5,7 @@ import type { Storage } from '@mirohq/miro-api/dist/storage'
 import { MiroOptionsError } from './errors'
 import { identityKey } from './identity'
 import type { OnLogin } from './on-login'
+import { unknownKeyMessage } from './option-keys'
 import { parseEncryptionKeys, type EncryptionKey, type SealKey } from './seal'
 import { DEFAULT_STORAGE_TIMEOUT_MS } from './storage/guard'
 import { sessionOf } from './storage/session'
@@ -14,14 +15,14 @@ export type StorageChoice = 'session' | 'redis' | 'memory'
 
 export interface FastifyMiroRedisOptions {
   /** The `namespace` given to @fastify/redis, when it was registered with one. */
-  namespace?: string
+  namespace?: string | undefined
   /** Prefix of every key; a user's token state is at `keyPrefix + '{' + userId + '}'` (the id is the Cluster hash tag). Default `'miro:token:'`. */
-  keyPrefix?: string
+  keyPrefix?: string | undefined
   /**
    * Expiry of a stored state, in seconds. Default: Miro's refresh-token life (60 days) when the
    * state has a refresh token, renewed on every write; no expiry when it has none.
    */
-  ttl?: number
+  ttl?: number | undefined
   /**
    * Replicas that must acknowledge a refreshed pair (Redis WAIT) before the refresh counts as
    * done; for a master with replicas (Sentinel). Default: none, Redis's asynchronous
@@ -29,88 +30,118 @@ export interface FastifyMiroRedisOptions {
    * pair stays in this process's memory, serves its requests, and is written again until
    * acknowledged. A login is kept either way (with a warning). Not for a Redis Cluster client.
    */
-  waitReplicas?: number
+  waitReplicas?: number | undefined
   /**
    * How long one WAIT may take, in milliseconds. Default 100 (at most half of
-   * `storageTimeout`). WAIT holds the connection's
-   * other commands meanwhile, so it must stay well below `storageTimeout`.
+   * `storageTimeout`). WAIT holds the connection's other commands meanwhile, so it must stay
+   * well below `storageTimeout`.
    */
-  waitTimeout?: number
+  waitTimeout?: number | undefined
 }
 
 export interface FastifyMiroRoutesOptions {
   /** The route that starts a login (GET). Default `'/auth/miro'`. The callback route is the path of `redirectUrl`. */
-  loginPath?: string
+  loginPath?: string | undefined
   /** The route that logs out (POST). Default `'/auth/miro/logout'`. */
-  logoutPath?: string
+  logoutPath?: string | undefined
   /** Where a successful login goes when it has no `returnTo`. Default `'/'`. */
-  successRedirect?: string
+  successRedirect?: string | undefined
   /**
    * Where a refused callback (cancelled, bad state, no code, code rejected) goes, with
    * `?error=<FST_MIRO_* code>`. Default: none, the callback answers the 4xx error itself.
    */
-  failureRedirect?: string
+  failureRedirect?: string | undefined
   /** Where logout goes. Default: none, logout answers 204. */
-  logoutRedirect?: string
+  logoutRedirect?: string | undefined
 }
 
 export interface FastifyMiroOptions {
   /** Miro app client id. Default: `MIRO_CLIENT_ID`. */
-  clientId?: string
+  clientId?: string | undefined
   /** Miro app client secret. Default: `MIRO_CLIENT_SECRET`. Never logged. */
-  clientSecret?: string
+  clientSecret?: string | undefined
   /** The app's OAuth redirect URL, as registered with Miro. Default: `MIRO_REDIRECT_URL`. */
-  redirectUrl?: string
+  redirectUrl?: string | undefined
   /**
    * Where users' tokens live: `'session'` (default, needs @fastify/session), `'redis'` (needs
    * @fastify/redis), `'memory'` (tests and demos only) or your own SDK `Storage` object.
    */
-  storage?: StorageChoice | Storage
+  storage?: StorageChoice | Storage | undefined
   /** Settings of the `'redis'` storage. */
-  redis?: FastifyMiroRedisOptions
+  redis?: FastifyMiroRedisOptions | undefined
   /** Key of the token state inside `request.session`. Default `'miro'`. */
-  sessionKey?: string
+  sessionKey?: string | undefined
   /** Who the request is for. Default: `request.session.sessionId`. */
-  userId?: (request: FastifyRequest) => UserKey | undefined | null
+  userId?: ((request: FastifyRequest) => UserKey | undefined | null) | undefined
   /** Miro's API origin; every Miro HTTP call follows it, token calls included. Default `'https://api.miro.com'`. */
-  basePath?: string
+  basePath?: string | undefined
   /**
    * How long a request waits for a token call (code exchange, refresh, revoke), in milliseconds.
    * Default 10000. A refresh goes on past it (the request answers 504), so its answer is not lost.
    */
-  httpTimeout?: number
+  httpTimeout?: number | undefined
   /**
    * Time limit of one storage command (Redis, the session store, a custom Storage), in
    * milliseconds. Default 1500.
    * A stalled or half-open connection then answers 503 FST_MIRO_STORAGE_UNAVAILABLE in about
    * that time instead of holding requests for as long as the stall lasts.
    */
-  storageTimeout?: number
+  storageTimeout?: number | undefined
   /**
    * How a request says whom it is for. Default: `userId(request)` (the session id). `'idToken'`:
    * for apps inside a Miro board, the Web SDK's id token sent as `Authorization: Bearer <token>`,
    * verified with the client secret; tokens are then stored per Miro team and user.
    */
-  identity?: 'idToken'
+  identity?: 'idToken' | undefined
   /**
    * Encrypts stored token states (AES-256-GCM) in every backend. A 32-byte key (Buffer, or
    * base64/hex string) or a list of them: writes use the first, reads accept any, so keys can be
    * rotated without logging anyone out. A custom Storage then receives sealed strings.
    */
-  encryptionKey?: EncryptionKey | EncryptionKey[]
+  encryptionKey?: EncryptionKey | Array<EncryptionKey | undefined> | undefined
   /** The login, callback and logout routes: on by default, `false` turns them off. */
-  routes?: boolean | FastifyMiroRoutesOptions
+  routes?: boolean | FastifyMiroRoutesOptions | undefined
   /**
    * Check the OAuth `state` on the callback (CSRF protection). Default `true`. Turn it off
    * only for Miro's "use this URI for SDK authorization" flow, which carries no state.
    */
-  state?: boolean
+  state?: boolean | undefined
   /**
    * Called by the callback route once a login's tokens are stored, before the redirect:
    * `login` is `{ userId (the storage key), miroUserId, teamId, scope }`. If it throws, the
    * callback fails with that error and the tokens stay stored.
    */
-  onLogin?: OnLogin
+  onLogin?: OnLogin | undefined
+}
+
+// The known option keys, one list per options object. Typed as a record of the interface's keys,
+// so the compiler refuses an option added to an interface above and missing here (or the reverse):
+// a new option is one line in its interface and one here.
+const OPTION_KEYS: Record<keyof FastifyMiroOptions, true> = {
+  clientId: true,
+  clientSecret: true,
+  redirectUrl: true,
+  storage: true,
+  redis: true,
+  sessionKey: true,
+  userId: true,
+  basePath: true,
+  httpTimeout: true,
+  storageTimeout: true,
+  identity: true,
+  encryptionKey: true,
+  routes: true,
+  state: true,
+  onLogin: true
+}
+const REDIS_KEYS: Record<keyof FastifyMiroRedisOptions, true> = { namespace: true, keyPrefix: true, ttl: true, waitReplicas: true, waitTimeout: true }
+const ROUTES_KEYS: Record<keyof FastifyMiroRoutesOptions, true> = {
+  loginPath: true, logoutPath: true, successRedirect: true, failureRedirect: true, logoutRedirect: true
+}
+
+function knownKeysOnly (given: object, known: object, name: string, topLevel = false): void {
+  const message = unknownKeyMessage(given, Object.keys(known), name, topLevel)
+  if (message) fail(message)
 }
 
 export interface ResolvedRoutes {
@@ -165,13 +196,13 @@ function credential (value: unknown, name: string, envName: string): string {
   return given as string
 }
 
-function httpUrl (value: string, name: string): URL {
+function httpUrl (value: string, name: string, example: string): URL {
   let url: URL | undefined
   try {
     url = new URL(value)
   } catch {}
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    fail(`options.${name} should be an absolute http(s) URL, like 'https://example.com/auth/miro/callback'`)
+    fail(`options.${name} should be an absolute http(s) URL, like '${example}'`)
   }
   return url as URL
 }
@@ -224,6 +255,7 @@ function redisOption (value: unknown, storageTimeout: number): ResolvedOptions['
   if (value === undefined) return { keyPrefix: 'miro:token:' }
   if (typeof value !== 'object' || value === null) return fail('options.redis should be an object: { namespace, keyPrefix, ttl, waitReplicas, waitTimeout }')
   const r = value as Record<string, unknown>
+  knownKeysOnly(r, REDIS_KEYS, 'options.redis')
   const keyPrefix = optionalString(r.keyPrefix, 'redis.keyPrefix') ?? 'miro:token:'
   const resolved: ResolvedOptions['redis'] = { keyPrefix }
   const namespace = optionalString(r.namespace, 'redis.namespace')
@@ -254,6 +286,7 @@ function routesOption (value: unknown, callbackPath: string): ResolvedRoutes | f
     return fail('options.routes should be false, true or an object: { loginPath, logoutPath, successRedirect, failureRedirect, logoutRedirect }')
   }
   const r = (typeof value === 'object' ? value : {}) as Record<string, unknown>
+  knownKeysOnly(r, ROUTES_KEYS, 'options.routes')
   const routes: ResolvedRoutes = {
     loginPath: path(r.loginPath, 'routes.loginPath', '/auth/miro'),
     logoutPath: path(r.logoutPath, 'routes.logoutPath', '/auth/miro/logout'),
@@ -279,11 +312,12 @@ const idTokenUserId = (request: FastifyRequest): UserKey => identityKey(request.
 
 export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOptions {
   const opts = (raw ?? {}) as Record<string, unknown>
+  knownKeysOnly(opts, OPTION_KEYS, 'options', true)
   const clientId = credential(opts.clientId, 'clientId', 'MIRO_CLIENT_ID')
   const clientSecret = credential(opts.clientSecret, 'clientSecret', 'MIRO_CLIENT_SECRET')
   const redirectUrl = credential(opts.redirectUrl, 'redirectUrl', 'MIRO_REDIRECT_URL')
-  const callbackPath = httpUrl(redirectUrl, 'redirectUrl').pathname
-  const base = httpUrl(optionalString(opts.basePath, 'basePath') ?? 'https://api.miro.com', 'basePath')
+  const callbackPath = httpUrl(redirectUrl, 'redirectUrl', 'https://example.com/auth/miro/callback').pathname
+  const base = httpUrl(optionalString(opts.basePath, 'basePath') ?? 'https://api.miro.com', 'basePath', 'https://api.miro.com')
   // The SDK resolves every API path against the origin alone, so a path here would be ignored.
   if (base.pathname !== '/' || base.search || base.hash) fail("options.basePath should be an origin without a path, like 'https://api.miro.com'")
   const basePath = base.origin

@@ -4,11 +4,24 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { MiroApi } from '@mirohq/miro-api'
 import { MiroClient, type ClientContext } from './client'
+import { MiroOptionsError } from './errors'
 import type { StoreFor } from './storage'
 
 const kClient = Symbol('fastify-miro.client')
 
 interface WithClient { [kClient]: MiroClient | null }
+
+/**
+ * One Miro app per encapsulation context: `request.miro` can only be one client. Checked before
+ * anything is decorated, so a second registration names the fix instead of Fastify's
+ * FST_ERR_DEC_ALREADY_PRESENT about an internal symbol.
+ */
+export function assertNotRegistered (fastify: FastifyInstance): void {
+  if (!fastify.hasRequestDecorator('miro')) return
+  throw new MiroOptionsError('fastify-miro is already registered in this context (or a parent of it), and request.miro can be only one Miro app. ' +
+    'To serve a second Miro app, register each one in its own encapsulated context, none inside the other: ' +
+    "app.register(async (child) => { await child.register(fastifyMiro, { ...secondApp }); child.get('/other', …) }, { prefix: '/other' })")
+}
 
 export function decorateRequest (fastify: FastifyInstance, context: ClientContext, storeFor: StoreFor): void {
   fastify.decorateRequest(kClient, null)

@@ -34,11 +34,17 @@ function keyBytes (value: unknown, name: string): Buffer {
 /** The keys of `options.encryptionKey`, first one for writing; `undefined` when not set. */
 export function parseEncryptionKeys (value: unknown): SealKey[] | undefined {
   if (value === undefined) return undefined
-  const list = Array.isArray(value) ? value : [value]
+  const list: unknown[] = Array.isArray(value) ? value : [value]
   if (list.length === 0) throw new MiroOptionsError('options.encryptionKey should not be an empty list')
-  return list.map((entry, i) => {
+  // The write key must be there; an unset later entry is a rotation slot not in use (the old
+  // key of `[process.env.KEY, process.env.KEY_OLD]` on a first deployment), so it is left out.
+  if (list[0] === undefined) {
+    throw new MiroOptionsError('options.encryptionKey[0] (the key new states are written with) is undefined: is its environment variable set?')
+  }
+  return list.flatMap((entry, i) => {
+    if (entry === undefined) return []
     const key = keyBytes(entry, Array.isArray(value) ? `options.encryptionKey[${i}]` : 'options.encryptionKey')
-    return { id: createHash('sha256').update(key).digest().subarray(0, 6).toString('base64url'), key }
+    return [{ id: createHash('sha256').update(key).digest().subarray(0, 6).toString('base64url'), key }]
   })
 }
 
