@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import ts from 'typescript'
 
 const root = join(__dirname, '..')
 const node = (args: string[]): string => execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' }).trim()
@@ -40,6 +41,20 @@ t.test('the declarations import no optional peer', async (t) => {
   }
   t.same([...imported].filter((m) => !['fastify', '@mirohq/miro-api', '@mirohq/miro-api/dist/storage', 'node:http'].includes(m)), [],
     'only fastify, the SDK and Node: a user of one backend does not need the other')
+})
+
+t.test('types/index.d.ts declares every export of index.ts (its namespace is kept by hand)', async (t) => {
+  const files = [join(root, 'types', 'index.d.ts'), join(root, 'dist', 'index.d.ts')]
+  const program = ts.createProgram(files, { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, skipLibCheck: true, noEmit: true })
+  const checker = program.getTypeChecker()
+  const exportsOf = (file: string): string[] => {
+    const source = program.getSourceFile(file)
+    const symbol = source === undefined ? undefined : checker.getSymbolAtLocation(source)
+    return symbol === undefined ? [] : checker.getExportsOfModule(symbol).map((s) => s.name).sort()
+  }
+  const emitted = exportsOf(files[1]!)
+  t.ok(emitted.length > 30, `index.ts exports ${emitted.length} names`)
+  t.same(exportsOf(files[0]!), emitted, 'the same names, types and values')
 })
 
 t.test('npm pack holds only what a user needs', async (t) => {

@@ -20,6 +20,13 @@ declare namespace fastifyMiro {
   export type EncryptionKey = api.EncryptionKey
   export type SessionStoreLike = api.SessionStoreLike
   export type MiroError = api.MiroError
+  export type AppMiro = api.AppMiro
+  export type RevokeAllQuery = api.RevokeAllQuery
+  export type MiroLogin = api.MiroLogin
+  export type OnLogin = api.OnLogin
+  export type MiroTraceContext = api.MiroTraceContext
+  export type MiroStorageErrorContext = api.MiroStorageErrorContext
+  export type MiroOperation = api.MiroOperation
 
   export import MiroClient = api.MiroClient
   export import mapSessionStoreErrors = api.mapSessionStoreErrors
@@ -39,6 +46,8 @@ declare namespace fastifyMiro {
   export import MiroAccessDeniedError = api.MiroAccessDeniedError
   export import MiroInvalidIdTokenError = api.MiroInvalidIdTokenError
   export import MiroInvalidReturnToError = api.MiroInvalidReturnToError
+  export import MiroSharedStorageRequiredError = api.MiroSharedStorageRequiredError
+  export import MiroNotSupportedError = api.MiroNotSupportedError
 
   export const fastifyMiro: FastifyMiroPlugin
   export { fastifyMiro as default }
