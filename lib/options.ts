@@ -60,6 +60,12 @@ export interface FastifyMiroOptions {
   /** Miro's API origin; every Miro HTTP call follows it, token calls included. Default `'https://api.miro.com'`. */
   basePath?: string
   /**
+   * Miro's consent page. Default: derived from `basePath` by dropping a first host label `api`
+   * (`https://api.miro.com` → `https://miro.com/oauth/authorize`); required when basePath has
+   * another host. `response_type`, `client_id` and `redirect_uri` are added to its query.
+   */
+  authorizeUrl?: string
+  /**
    * How long a request waits for a token call (code exchange, refresh, revoke), in milliseconds.
    * Default 10000. A refresh goes on past it (the request answers 504), so its answer is not lost.
    */
@@ -239,6 +245,27 @@ function routesOption (value: unknown, callbackPath: string): ResolvedRoutes | f
   return routes
 }
 
+const IP_HOST = /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-f:.]+\])$/i
+
+/**
+ * Miro's consent page: `options.authorizeUrl`, or derived from basePath. Miro serves it on the
+ * site's host (miro.com), the API on api.miro.com: only a first label `api` is dropped, so no
+ * other host is ever made up from a basePath (`miro-api.example.com` is not `miro-example.com`).
+ * A local stand-in (an IP address or a one-label host such as localhost) serves both itself.
+ */
+function consentUrl (value: unknown, base: URL): URL {
+  const given = optionalString(value, 'authorizeUrl')
+  if (given !== undefined) {
+    const url = httpUrl(given, 'authorizeUrl')
+    if (url.hash) fail("options.authorizeUrl should have no #fragment, like 'https://miro.com/oauth/authorize'")
+    return url
+  }
+  const labels = base.hostname.split('.')
+  if (labels.length > 2 && labels[0] === 'api') return new URL('/oauth/authorize', `${base.protocol}//${labels.slice(1).join('.')}${base.port ? ':' + base.port : ''}`)
+  if (labels.length === 1 || IP_HOST.test(base.hostname)) return new URL('/oauth/authorize', base.origin)
+  return fail(`options.authorizeUrl is required with basePath '${base.origin}': the consent page's host cannot be derived from it (only a first label 'api.' is dropped, as in api.miro.com → miro.com). Pass authorizeUrl, like 'https://miro.com/oauth/authorize'`)
+}
+
 function sessionUserId (request: FastifyRequest): UserKey | undefined {
   return sessionOf(request)?.sessionId
 }
@@ -261,10 +288,10 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
     fail('options.userId should be a function (request) => id')
   }
 
-  // Miro serves the consent page on the site's host (miro.com), the API on api.miro.com:
-  // the SDK derives one from the other the same way.
-  const authorize = new URL('/oauth/authorize', basePath.replace('api.', ''))
-  authorize.search = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: redirectUrl }).toString()
+  const authorize = consentUrl(opts.authorizeUrl, base)
+  for (const [key, value] of Object.entries({ response_type: 'code', client_id: clientId, redirect_uri: redirectUrl })) {
+    authorize.searchParams.set(key, value)
+  }
 
   const identity = identityOption(opts.identity)
   const encryptionKeys = parseEncryptionKeys(opts.encryptionKey)
