@@ -64,7 +64,7 @@ export { mapSessionStoreErrors, type SessionStoreLike } from './lib/session-stor
 export {
   MiroOptionsError, MiroNotAuthorizedError, MiroTokenRevokedError, MiroCodeRejectedError, MiroMissingCodeError,
   MiroUnavailableError, MiroTokenRequestError, MiroTimeoutError, MiroStorageError, MiroRefreshBusyError,
-  MiroNoUserIdError, MiroInvalidStateError, MiroAccessDeniedError, MiroInvalidIdTokenError, MiroInvalidReturnToError, isLoggedOutError, type MiroError
+  MiroNoUserIdError, MiroInvalidStateError, MiroAccessDeniedError, MiroInvalidIdTokenError, MiroInvalidReturnToError, MiroCrossSiteError, isLoggedOutError, type MiroError
 } from './lib/errors'
 
 // CommonJS: `require('fastify-miro')` is the plugin itself, with the named exports on it.

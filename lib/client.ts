@@ -68,12 +68,15 @@ export class MiroClient extends Miro {
     return state.accessToken
   }
 
-  /** Exchanges a login's code at Miro without storing the answer (the login route stores it after regenerating the session). */
-  async exchangeCode (code: string): Promise<MiroTokenState> {
+  /**
+   * Exchanges a login's code at Miro without storing the answer (the login route stores it after
+   * regenerating the session). `codeVerifier`: the login's PKCE verifier, when it sent a challenge.
+   */
+  async exchangeCode (code: string, codeVerifier?: string): Promise<MiroTokenState> {
     if (typeof code !== 'string' || code === '') throw new MiroMissingCodeError()
-    const body = await requestToken(this.context.options, 'code exchange', {
-      grant_type: 'authorization_code', code, redirect_uri: this.redirectUrl
-    })
+    const params: Record<string, string> = { grant_type: 'authorization_code', code, redirect_uri: this.redirectUrl }
+    if (codeVerifier !== undefined) params.code_verifier = codeVerifier
+    const body = await requestToken(this.context.options, 'code exchange', params)
     return stateFromTokenResponse(body)
   }
 

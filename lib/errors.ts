@@ -61,6 +61,10 @@ export const MiroInvalidIdTokenError = createError(
 export const MiroRefreshBusyError = createError(
   'FST_MIRO_REFRESH_BUSY', 'The Miro token of this user is being refreshed elsewhere and the refresh did not finish in %d ms', 503)
 
+/** A logout posted from a page of another site (CSRF); see routes.trustedOrigins. */
+export const MiroCrossSiteError = createError(
+  'FST_MIRO_CROSS_SITE', 'This request comes from a page of another site and is refused: logout only from the app itself (or list the origin in routes.trustedOrigins)', 403)
+
 export type MiroError = InstanceType<
   | typeof MiroNotAuthorizedError
   | typeof MiroTokenRevokedError
@@ -76,6 +80,7 @@ export type MiroError = InstanceType<
   | typeof MiroRefreshBusyError
   | typeof MiroNoUserIdError
   | typeof MiroInvalidIdTokenError
+  | typeof MiroCrossSiteError
 >
 
 /** True for the errors that mean "this user is logged out", as opposed to an outage. */

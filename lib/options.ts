@@ -37,6 +37,12 @@ export interface FastifyMiroRoutesOptions {
   failureRedirect?: string
   /** Where logout goes. Default: none, logout answers 204. */
   logoutRedirect?: string
+  /**
+   * Origins (like `'https://admin.example.com'`) whose pages may post the logout. Default: none;
+   * the app's own origin (that of redirectUrl, or of the request) always may. Any other page's
+   * logout is refused with 403 FST_MIRO_CROSS_SITE.
+   */
+  trustedOrigins?: string[]
 }
 
 export interface FastifyMiroOptions {
@@ -96,6 +102,12 @@ export interface FastifyMiroOptions {
    * only for Miro's "use this URI for SDK authorization" flow, which carries no state.
    */
   state?: boolean
+  /**
+   * PKCE (RFC 7636, S256) on the login routes: a code_challenge on the authorize URL, the
+   * verifier (kept in the login's sealed cookie, beside the state) in the code exchange.
+   * Default `false`. Needs `state` (the verifier is found by it).
+   */
+  pkce?: boolean
 }
 
 export interface ResolvedRoutes {
@@ -105,6 +117,8 @@ export interface ResolvedRoutes {
   successRedirect: string
   failureRedirect?: string
   logoutRedirect?: string
+  /** Origins allowed to post the logout besides the app's own. */
+  trustedOrigins: ReadonlySet<string>
 }
 
 export interface ResolvedOptions {
@@ -129,6 +143,7 @@ export interface ResolvedOptions {
   identity: 'idToken' | 'userId'
   routes: ResolvedRoutes | false
   checkState: boolean
+  pkce: boolean
   /** Set when stored states are encrypted. */
   encryptionKeys?: SealKey[]
 }
@@ -223,17 +238,31 @@ function path (value: unknown, name: string, fallback: string): string {
   return given
 }
 
+function originList (value: unknown): ReadonlySet<string> {
+  if (value === undefined) return new Set()
+  const example = "like ['https://admin.example.com']"
+  if (!Array.isArray(value)) return fail(`options.routes.trustedOrigins should be a list of origins, ${example}`)
+  return new Set(value.map((entry: unknown, i) => {
+    const name = `routes.trustedOrigins[${i}]`
+    const url = httpUrl(optionalString(entry, name) ?? '', name)
+    // An origin is compared whole with the Origin header: a path or a slash would never match.
+    if (url.origin !== String(entry).toLowerCase()) fail(`options.${name} should be an origin (scheme, host and port only), ${example}, not '${String(entry)}'`)
+    return url.origin
+  }))
+}
+
 function routesOption (value: unknown, callbackPath: string): ResolvedRoutes | false {
   if (value === false) return false
   if (value !== undefined && value !== true && (typeof value !== 'object' || value === null)) {
-    return fail('options.routes should be false, true or an object: { loginPath, logoutPath, successRedirect, failureRedirect, logoutRedirect }')
+    return fail('options.routes should be false, true or an object: { loginPath, logoutPath, successRedirect, failureRedirect, logoutRedirect, trustedOrigins }')
   }
   const r = (typeof value === 'object' ? value : {}) as Record<string, unknown>
   const routes: ResolvedRoutes = {
     loginPath: path(r.loginPath, 'routes.loginPath', '/auth/miro'),
     logoutPath: path(r.logoutPath, 'routes.logoutPath', '/auth/miro/logout'),
     callbackPath,
-    successRedirect: optionalString(r.successRedirect, 'routes.successRedirect') ?? '/'
+    successRedirect: optionalString(r.successRedirect, 'routes.successRedirect') ?? '/',
+    trustedOrigins: originList(r.trustedOrigins)
   }
   const failureRedirect = optionalString(r.failureRedirect, 'routes.failureRedirect')
   if (failureRedirect !== undefined) routes.failureRedirect = failureRedirect
@@ -294,6 +323,9 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
   }
 
   const identity = identityOption(opts.identity)
+  const checkState = booleanOption(opts.state, 'state', true)
+  const pkce = booleanOption(opts.pkce, 'pkce', false)
+  if (pkce && !checkState) fail('options.pkce needs options.state: the PKCE verifier is kept with the login\'s state (set state: true, or pkce: false)')
   const encryptionKeys = parseEncryptionKeys(opts.encryptionKey)
   return {
     clientId,
@@ -312,7 +344,8 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
     customUserId: opts.userId !== undefined || identity === 'idToken',
     identity,
     routes: routesOption(opts.routes, callbackPath),
-    checkState: booleanOption(opts.state, 'state', true),
+    checkState,
+    pkce,
     ...(encryptionKeys ? { encryptionKeys } : {})
   }
 }
