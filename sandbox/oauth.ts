@@ -2,6 +2,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { requireToken } from './auth'
+import { verifierError } from './pkce'
 import { isType, oauthErrorBody, readBody, readJson, sendJson, sendJsonText } from './http'
 import { DIGITS, SCOPES, type Context, type Grant, type IssuedTokens } from './state'
 import type { TokenCall } from './types'
@@ -109,6 +110,8 @@ function codeGrant (ctx: Context, params: Record<string, string>): Answer {
   if (pending && !pending.used && pending.redirectUri !== params.redirect_uri) {
     return fail(400, 'invalid_grant', 'redirect_uri does not match the one of the authorization request')
   }
+  const pkceError = pending && !pending.used ? verifierError(pending, params.code_verifier) : undefined
+  if (pkceError !== undefined) return fail(400, 'invalid_grant', pkceError)
   const record = ctx.store.consumeCode(params.code, ctx.clientId)
   const user = record && ctx.store.findUser(record.userId)
   if (!user) return fail(400, 'invalid_grant', 'The authorization code is invalid, expired or already used')
