@@ -8,7 +8,7 @@ import { createSealCodec } from '../seal'
 import { createCustomStore } from './custom'
 import { createMemoryStore } from './memory'
 import { createRedisStore, type RedisClient } from './redis'
-import { sessionStoreFactory } from './session'
+import { sealedForRecord, sessionStoreFactory } from './session'
 import type { TokenStore } from './types'
 
 export type StoreFor = (request: FastifyRequest) => TokenStore
@@ -44,7 +44,9 @@ export function createStoreFactory (fastify: FastifyInstance, options: ResolvedO
     }
     // Earlier versions sealed the state into the session itself, bound to no id.
     const legacyCodec = encryptionKeys && createSealCodec(encryptionKeys, false)
-    return sessionStoreFactory({ sessionKey: options.sessionKey, codec, legacyCodec, timeoutMs: options.storageTimeout })
+    // Bound to the record and its session; records sealed before that, to the record alone.
+    const sessionCodec = encryptionKeys && createSealCodec(encryptionKeys, true, sealedForRecord)
+    return sessionStoreFactory({ sessionKey: options.sessionKey, codec: sessionCodec, legacyCodec, timeoutMs: options.storageTimeout })
   }
   let store: TokenStore
   if (storage === 'redis') {
