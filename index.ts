@@ -71,7 +71,7 @@ export { mapSessionStoreErrors, type SessionStoreLike } from './lib/session-stor
 export {
   MiroOptionsError, MiroNotAuthorizedError, MiroTokenRevokedError, MiroCodeRejectedError, MiroMissingCodeError,
   MiroUnavailableError, MiroTokenRequestError, MiroTimeoutError, MiroStorageError, MiroRefreshBusyError,
-  MiroNoUserIdError, MiroInvalidStateError, MiroAccessDeniedError, MiroInvalidIdTokenError, MiroInvalidReturnToError,
+  MiroNoUserIdError, MiroInvalidStateError, MiroAccessDeniedError, MiroInvalidIdTokenError, MiroInvalidReturnToError, MiroCrossSiteError,
   MiroSharedStorageRequiredError, MiroNotSupportedError, isLoggedOutError, type MiroError
 } from './lib/errors'
 

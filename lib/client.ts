@@ -72,14 +72,17 @@ export class MiroClient extends Miro {
     return state.accessToken
   }
 
-  /** Exchanges a login's code at Miro without storing the answer (the login route stores it after regenerating the session). */
-  async exchangeCode (code: string): Promise<MiroTokenState> {
+  /**
+   * Exchanges a login's code at Miro without storing the answer (the login route stores it after
+   * regenerating the session). `codeVerifier`: the login's PKCE verifier, when it sent a challenge.
+   */
+  async exchangeCode (code: string, codeVerifier?: string): Promise<MiroTokenState> {
     if (typeof code !== 'string' || code === '') throw new MiroMissingCodeError()
+    const params: Record<string, string> = { grant_type: 'authorization_code', code, redirect_uri: this.redirectUrl }
+    if (codeVerifier !== undefined) params.code_verifier = codeVerifier
     const trace = traceContext('exchange')
     return traced(channels.exchange, trace, async () => {
-      const state = stateFromTokenResponse(await requestToken(this.context.options, 'code exchange', {
-        grant_type: 'authorization_code', code, redirect_uri: this.redirectUrl
-      }))
+      const state = stateFromTokenResponse(await requestToken(this.context.options, 'code exchange', params))
       describeState(trace, state)
       return state
     })

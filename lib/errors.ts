@@ -69,6 +69,10 @@ export const MiroSharedStorageRequiredError = createError(
 export const MiroNotSupportedError = createError(
   'FST_MIRO_NOT_SUPPORTED', '%s is not supported by this token storage: %s', 500)
 
+/** A logout posted from a page of another site (CSRF); see routes.trustedOrigins. */
+export const MiroCrossSiteError = createError(
+  'FST_MIRO_CROSS_SITE', 'This request comes from a page of another site and is refused: logout only from the app itself (or list the origin in routes.trustedOrigins)', 403)
+
 export type MiroError = InstanceType<
   | typeof MiroNotAuthorizedError
   | typeof MiroTokenRevokedError
@@ -86,6 +90,7 @@ export type MiroError = InstanceType<
   | typeof MiroInvalidIdTokenError
   | typeof MiroSharedStorageRequiredError
   | typeof MiroNotSupportedError
+  | typeof MiroCrossSiteError
 >
 
 /** True for the errors that mean "this user is logged out", as opposed to an outage. */

@@ -53,6 +53,12 @@ export interface FastifyMiroRoutesOptions {
   failureRedirect?: string | undefined
   /** Where logout goes. Default: none, logout answers 204. */
   logoutRedirect?: string | undefined
+  /**
+   * Origins (like `'https://admin.example.com'`) whose pages may post the logout. Default: none;
+   * the app's own origin (that of redirectUrl, or of the request) always may. Any other page's
+   * logout is refused with 403 FST_MIRO_CROSS_SITE.
+   */
+  trustedOrigins?: string[] | undefined
 }
 
 export interface FastifyMiroOptions {
@@ -75,6 +81,12 @@ export interface FastifyMiroOptions {
   userId?: ((request: FastifyRequest) => UserKey | undefined | null) | undefined
   /** Miro's API origin; every Miro HTTP call follows it, token calls included. Default `'https://api.miro.com'`. */
   basePath?: string | undefined
+  /**
+   * Miro's consent page. Default: derived from `basePath` by dropping a first host label `api`
+   * (`https://api.miro.com` → `https://miro.com/oauth/authorize`); required when basePath has
+   * another host. `response_type`, `client_id` and `redirect_uri` are added to its query.
+   */
+  authorizeUrl?: string | undefined
   /**
    * How long a request waits for a token call (code exchange, refresh, revoke), in milliseconds.
    * Default 10000. A refresh goes on past it (the request answers 504), so its answer is not lost.
@@ -112,6 +124,12 @@ export interface FastifyMiroOptions {
    * callback fails with that error and the tokens stay stored.
    */
   onLogin?: OnLogin | undefined
+  /**
+   * PKCE (RFC 7636, S256) on the login routes: a code_challenge on the authorize URL, the
+   * verifier (kept in the login's sealed cookie, beside the state) in the code exchange.
+   * Default `false`. Needs `state` (the verifier is found by it).
+   */
+  pkce?: boolean | undefined
 }
 
 // The known option keys, one list per options object. Typed as a record of the interface's keys,
@@ -132,11 +150,13 @@ const OPTION_KEYS: Record<keyof FastifyMiroOptions, true> = {
   encryptionKey: true,
   routes: true,
   state: true,
-  onLogin: true
+  onLogin: true,
+  pkce: true,
+  authorizeUrl: true
 }
 const REDIS_KEYS: Record<keyof FastifyMiroRedisOptions, true> = { namespace: true, keyPrefix: true, ttl: true, waitReplicas: true, waitTimeout: true }
 const ROUTES_KEYS: Record<keyof FastifyMiroRoutesOptions, true> = {
-  loginPath: true, logoutPath: true, successRedirect: true, failureRedirect: true, logoutRedirect: true
+  loginPath: true, logoutPath: true, successRedirect: true, failureRedirect: true, logoutRedirect: true, trustedOrigins: true
 }
 
 function knownKeysOnly (given: object, known: object, name: string, topLevel = false): void {
@@ -151,6 +171,8 @@ export interface ResolvedRoutes {
   successRedirect: string
   failureRedirect?: string
   logoutRedirect?: string
+  /** Origins allowed to post the logout besides the app's own. */
+  trustedOrigins: ReadonlySet<string>
 }
 
 export interface ResolvedOptions {
@@ -175,6 +197,7 @@ export interface ResolvedOptions {
   identity: 'idToken' | 'userId'
   routes: ResolvedRoutes | false
   checkState: boolean
+  pkce: boolean
   /** Set when stored states are encrypted. */
   encryptionKeys?: SealKey[]
   onLogin?: OnLogin
@@ -280,10 +303,23 @@ function path (value: unknown, name: string, fallback: string): string {
   return given
 }
 
+function originList (value: unknown): ReadonlySet<string> {
+  if (value === undefined) return new Set()
+  const example = "like ['https://admin.example.com']"
+  if (!Array.isArray(value)) return fail(`options.routes.trustedOrigins should be a list of origins, ${example}`)
+  return new Set(value.map((entry: unknown, i) => {
+    const name = `routes.trustedOrigins[${i}]`
+    const url = httpUrl(optionalString(entry, name) ?? '', name, 'https://admin.example.com')
+    // An origin is compared whole with the Origin header: a path or a slash would never match.
+    if (url.origin !== String(entry).toLowerCase()) fail(`options.${name} should be an origin (scheme, host and port only), ${example}, not '${String(entry)}'`)
+    return url.origin
+  }))
+}
+
 function routesOption (value: unknown, callbackPath: string): ResolvedRoutes | false {
   if (value === false) return false
   if (value !== undefined && value !== true && (typeof value !== 'object' || value === null)) {
-    return fail('options.routes should be false, true or an object: { loginPath, logoutPath, successRedirect, failureRedirect, logoutRedirect }')
+    return fail('options.routes should be false, true or an object: { loginPath, logoutPath, successRedirect, failureRedirect, logoutRedirect, trustedOrigins }')
   }
   const r = (typeof value === 'object' ? value : {}) as Record<string, unknown>
   knownKeysOnly(r, ROUTES_KEYS, 'options.routes')
@@ -291,7 +327,8 @@ function routesOption (value: unknown, callbackPath: string): ResolvedRoutes | f
     loginPath: path(r.loginPath, 'routes.loginPath', '/auth/miro'),
     logoutPath: path(r.logoutPath, 'routes.logoutPath', '/auth/miro/logout'),
     callbackPath,
-    successRedirect: optionalString(r.successRedirect, 'routes.successRedirect') ?? '/'
+    successRedirect: optionalString(r.successRedirect, 'routes.successRedirect') ?? '/',
+    trustedOrigins: originList(r.trustedOrigins)
   }
   const failureRedirect = optionalString(r.failureRedirect, 'routes.failureRedirect')
   if (failureRedirect !== undefined) routes.failureRedirect = failureRedirect
@@ -301,6 +338,27 @@ function routesOption (value: unknown, callbackPath: string): ResolvedRoutes | f
     fail(`options.routes: the login and logout paths must differ from the callback path '${callbackPath}' (the path of redirectUrl)`)
   }
   return routes
+}
+
+const IP_HOST = /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-f:.]+\])$/i
+
+/**
+ * Miro's consent page: `options.authorizeUrl`, or derived from basePath. Miro serves it on the
+ * site's host (miro.com), the API on api.miro.com: only a first label `api` is dropped, so no
+ * other host is ever made up from a basePath (`miro-api.example.com` is not `miro-example.com`).
+ * A local stand-in (an IP address or a one-label host such as localhost) serves both itself.
+ */
+function consentUrl (value: unknown, base: URL): URL {
+  const given = optionalString(value, 'authorizeUrl')
+  if (given !== undefined) {
+    const url = httpUrl(given, 'authorizeUrl', 'https://miro.com/oauth/authorize')
+    if (url.hash) fail("options.authorizeUrl should have no #fragment, like 'https://miro.com/oauth/authorize'")
+    return url
+  }
+  const labels = base.hostname.split('.')
+  if (labels.length > 2 && labels[0] === 'api') return new URL('/oauth/authorize', `${base.protocol}//${labels.slice(1).join('.')}${base.port ? ':' + base.port : ''}`)
+  if (labels.length === 1 || IP_HOST.test(base.hostname)) return new URL('/oauth/authorize', base.origin)
+  return fail(`options.authorizeUrl is required with basePath '${base.origin}': the consent page's host cannot be derived from it (only a first label 'api.' is dropped, as in api.miro.com → miro.com). Pass authorizeUrl, like 'https://miro.com/oauth/authorize'`)
 }
 
 function sessionUserId (request: FastifyRequest): UserKey | undefined {
@@ -329,12 +387,15 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
     fail('options.onLogin should be a function (request, login) => void, called after a login\'s tokens are stored')
   }
 
-  // Miro serves the consent page on the site's host (miro.com), the API on api.miro.com:
-  // the SDK derives one from the other the same way.
-  const authorize = new URL('/oauth/authorize', basePath.replace('api.', ''))
-  authorize.search = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: redirectUrl }).toString()
+  const authorize = consentUrl(opts.authorizeUrl, base)
+  for (const [key, value] of Object.entries({ response_type: 'code', client_id: clientId, redirect_uri: redirectUrl })) {
+    authorize.searchParams.set(key, value)
+  }
 
   const identity = identityOption(opts.identity)
+  const checkState = booleanOption(opts.state, 'state', true)
+  const pkce = booleanOption(opts.pkce, 'pkce', false)
+  if (pkce && !checkState) fail('options.pkce needs options.state: the PKCE verifier is kept with the login\'s state (set state: true, or pkce: false)')
   const encryptionKeys = parseEncryptionKeys(opts.encryptionKey)
   const storageTimeout = timerDelay(opts.storageTimeout, 'storageTimeout', DEFAULT_STORAGE_TIMEOUT_MS)
   return {
@@ -354,7 +415,8 @@ export function resolveOptions (raw: FastifyMiroOptions | undefined): ResolvedOp
     customUserId: opts.userId !== undefined || identity === 'idToken',
     identity,
     routes: routesOption(opts.routes, callbackPath),
-    checkState: booleanOption(opts.state, 'state', true),
+    checkState,
+    pkce,
     ...(encryptionKeys ? { encryptionKeys } : {}),
     ...(opts.onLogin !== undefined ? { onLogin: opts.onLogin as OnLogin } : {})
   }

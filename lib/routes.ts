@@ -1,14 +1,18 @@
 // The login, callback and logout routes, and the guard for protected routes.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { randomToken, safeEqual } from './crypto'
+import { randomToken } from './crypto'
 import {
-  MiroAccessDeniedError, MiroCodeRejectedError, MiroInvalidReturnToError, MiroInvalidStateError, MiroMissingCodeError,
-  MiroNoUserIdError, MiroNotAuthorizedError, MiroOptionsError, MiroStorageError, MiroUnavailableError, describeCause
+  MiroAccessDeniedError, MiroCodeRejectedError, MiroCrossSiteError, MiroInvalidReturnToError, MiroInvalidStateError,
+  MiroMissingCodeError, MiroNoUserIdError, MiroNotAuthorizedError, MiroOptionsError, MiroStorageError, MiroUnavailableError,
+  describeCause
 } from './errors'
 import { revokeOrWarn, revokeReplaced } from './oauth'
 import type { ResolvedOptions, ResolvedRoutes } from './options'
 import { stateKey } from './identity'
-import { cookiePendingLogins, LOGIN_LIFE_MS, sessionPendingLogins, type PendingLogin, type PendingLoginStore } from './pending-login'
+import { LoginLedger, type LoginOutcome } from './login-ledger'
+import { isCrossSite } from './logout-guard'
+import { cookiePendingLogins, LOGIN_LIFE_MS, type PendingLogin, type PendingLogins } from './pending-login'
+import { newVerifier, withChallenge } from './pkce'
 import { runOnLogin } from './on-login'
 import { safeReturnTo } from './return-to'
 import { hasUserId } from './storage/guard'
@@ -16,8 +20,6 @@ import { sessionOf } from './storage/session'
 import type { UserKey } from './storage/types'
 
 export type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
-
-const LOGIN_COOKIE = 'fastify-miro-login'
 
 /** One value of a query parameter: a repeated parameter (an array) counts as none. */
 function param (request: FastifyRequest, name: string): string | undefined {
@@ -34,23 +36,22 @@ const requestWithoutQuery = (request: FastifyRequest): Record<string, unknown> =
   remotePort: request.socket?.remotePort
 })
 
-function validState (login: PendingLogin | undefined, state: string | undefined): boolean {
-  return login !== undefined && state !== undefined && login.expiresAt > Date.now() && safeEqual(state, login.state)
+function callbackError (error: string): Error {
+  return error === 'access_denied' ? new MiroAccessDeniedError() : new MiroCodeRejectedError('the callback reported an error')
 }
 
 function withErrorCode (url: string, code: string): string {
   return url + (url.includes('?') ? '&' : '?') + 'error=' + encodeURIComponent(code)
 }
 
-/** Where the state of a login waits for the callback; checked at register time. */
-function pendingLoginStore (fastify: FastifyInstance, options: ResolvedOptions, routes: ResolvedRoutes): PendingLoginStore {
-  if (fastify.hasRequestDecorator('session')) return sessionPendingLogins(options.sessionKey)
-  if (fastify.hasReplyDecorator('setCookie') && fastify.hasDecorator('signCookie')) {
-    return cookiePendingLogins(LOGIN_COOKIE, routes.callbackPath)
+/** Where a login waits for its callback: a cookie (lib/pending-login.ts), checked at register time. */
+function pendingLogins (fastify: FastifyInstance, options: ResolvedOptions): PendingLogins {
+  // Without a state check nothing is kept: the callback cannot tell which login it ends (returnTo is lost).
+  if (!options.checkState) return { save () {}, find: () => undefined, clear () {} }
+  if (!fastify.hasReplyDecorator('setCookie')) {
+    throw new MiroOptionsError('the login routes keep the pending login in a cookie: register @fastify/cookie (or @fastify/cookie and @fastify/session) before fastify-miro (or set routes: false)')
   }
-  // Without a state check there is nothing that must survive until the callback (returnTo is lost).
-  if (!options.checkState) return { save () {}, take: () => undefined }
-  throw new MiroOptionsError('the login routes keep the OAuth state in the session or in a signed cookie: register @fastify/session, or @fastify/cookie with a secret, before fastify-miro (or set routes: false)')
+  return cookiePendingLogins(options.clientSecret, new URL(options.redirectUrl).protocol === 'https:')
 }
 
 type SessionControl = { regenerate?: () => Promise<void>, save?: () => Promise<void> } | null | undefined
@@ -70,13 +71,13 @@ async function sessionCall (request: FastifyRequest, method: 'regenerate' | 'sav
  * code is spent (inside a board, Miro's answer names them); the user's earlier tokens are
  * replaced and revoked, not left live at Miro.
  */
-async function exchangeAndStore (request: FastifyRequest, options: ResolvedOptions, code: string): Promise<void> {
+async function exchangeAndStore (request: FastifyRequest, options: ResolvedOptions, code: string, verifier: string | undefined): Promise<void> {
   const miro = request.miro
   const inBoard = options.identity === 'idToken'
   const before = inBoard ? undefined : options.userId(request)
   if (!inBoard && !hasUserId(before)) throw new MiroNoUserIdError()
   let earlier = inBoard ? undefined : await miro.getState(before as UserKey)
-  const state = await miro.exchangeCode(code)
+  const state = await miro.exchangeCode(code, verifier)
   let key: UserKey | null | undefined
   if (inBoard) {
     // Inside a board the session does not name the user (other logins may live in it): the
@@ -103,8 +104,40 @@ async function exchangeAndStore (request: FastifyRequest, options: ResolvedOptio
   await runOnLogin(options, request, key, state)
 }
 
+/**
+ * The callback's answer: the login this browser started with the callback's `state`, used once.
+ * A request that does not prove a state (a wrong or missing one, a forged `?error=`) uses up
+ * nothing; a doubled callback of one login gets the first one's outcome (lib/login-ledger.ts).
+ */
+function callbackHandler (options: ResolvedOptions, routes: ResolvedRoutes, pending: PendingLogins, ledger: LoginLedger) {
+  async function complete (request: FastifyRequest, login: PendingLogin | undefined, error: string | undefined): Promise<LoginOutcome> {
+    if (error !== undefined) throw callbackError(error)
+    const code = param(request, 'code')
+    if (code === undefined || code === '') throw new MiroMissingCodeError()
+    await exchangeAndStore(request, options, code, login?.verifier)
+    // Tokens stored: redirect (with the session now logged in, for a doubled callback).
+    return { location: login?.returnTo ?? routes.successRedirect, session: sessionOf(request) ?? undefined }
+  }
+
+  return async function callback (request: FastifyRequest, reply: FastifyReply): Promise<LoginOutcome> {
+    const error = param(request, 'error')
+    if (!options.checkState) return complete(request, undefined, error)
+    const login = pending.find(request, param(request, 'state'))
+    if (login === undefined) throw error === undefined ? new MiroInvalidStateError() : callbackError(error)
+    pending.clear(reply, login)
+    const outcome = await ledger.once(login, param(request, 'code') ?? '', () => complete(request, login, error))
+    if (outcome === undefined) throw new MiroInvalidStateError()
+    // A doubled callback answers with the session the first one logged in: the browser may
+    // have dropped the first answer (a reload), and with it the only cookie of that session.
+    if (outcome.session !== undefined && outcome.session !== sessionOf(request)) {
+      (request as unknown as { session: unknown }).session = outcome.session
+    }
+    return outcome
+  }
+}
+
 export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptions, routes: ResolvedRoutes): void {
-  const pending = pendingLoginStore(fastify, options, routes)
+  const pending = pendingLogins(fastify, options)
   if (!options.customUserId && !fastify.hasRequestDecorator('session')) {
     throw new MiroOptionsError('options.userId is required without @fastify/session: the routes need to know whom the tokens belong to')
   }
@@ -116,11 +149,16 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
     const asked = param(request, 'returnTo')
     const returnTo = asked === undefined ? undefined : safeReturnTo(asked)
     if (asked !== undefined && returnTo === undefined) throw new MiroInvalidReturnToError()
-    const state = randomToken()
-    const login: PendingLogin = { state, expiresAt: Date.now() + LOGIN_LIFE_MS }
+    if (!options.checkState) return reply.redirect(request.miro.getAuthUrl(), 302)
+    const login: PendingLogin = { state: randomToken(), expiresAt: Date.now() + LOGIN_LIFE_MS }
     if (returnTo !== undefined) login.returnTo = returnTo
+    let url = request.miro.getAuthUrl(login.state)
+    if (options.pkce) {
+      login.verifier = newVerifier()
+      url = withChallenge(url, login.verifier)
+    }
     pending.save(request, reply, login)
-    return reply.redirect(request.miro.getAuthUrl(options.checkState ? state : undefined), 302)
+    return reply.redirect(url, 302)
   })
 
   // loginPath and logoutPath are relative to this plugin's context, as any Fastify route path;
@@ -129,19 +167,11 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
   if (prefix !== '' && !routes.callbackPath.startsWith(prefix + '/')) {
     throw new MiroOptionsError(`the callback path '${routes.callbackPath}' (the path of redirectUrl) is outside the prefix '${prefix}' fastify-miro is registered under: point redirectUrl under '${prefix}', or register fastify-miro without a prefix`)
   }
+  const callback = callbackHandler(options, routes, pending, new LoginLedger())
   fastify.get(routes.callbackPath.slice(prefix.length), { logSerializers: { req: requestWithoutQuery } }, async (request, reply) => {
-    // Taken (and so used up) before anything else: a state works once, whatever happens next.
-    const login = pending.take(request, reply)
     try {
-      const error = param(request, 'error')
-      if (error !== undefined) {
-        throw error === 'access_denied' ? new MiroAccessDeniedError() : new MiroCodeRejectedError('the callback reported an error')
-      }
-      if (options.checkState && !validState(login, param(request, 'state'))) throw new MiroInvalidStateError()
-      const code = param(request, 'code')
-      if (code === undefined || code === '') throw new MiroMissingCodeError()
-      await exchangeAndStore(request, options, code)
-      return reply.redirect(login?.returnTo ?? routes.successRedirect, 302)
+      const { location } = await callback(request, reply)
+      return reply.redirect(location, 302)
     } catch (err) {
       const { statusCode, code } = err as { statusCode?: number, code?: string }
       if (routes.failureRedirect !== undefined && statusCode !== undefined && statusCode < 500 && code !== undefined) {
@@ -154,10 +184,12 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
 
   // Logout reads no body: accept whatever a form, fetch or beacon sends, in a child context so
   // the app's own content-type parsers stay as they are.
+  const ownOrigin = new URL(options.redirectUrl).origin
   fastify.register(async function logoutRoute (child) {
     child.removeAllContentTypeParsers()
     child.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 8192 }, (_request, _body, done) => { done(null, undefined) })
     child.post(routes.logoutPath, async (request, reply) => {
+      if (isCrossSite(request, ownOrigin, routes.trustedOrigins)) throw new MiroCrossSiteError()
       await request.miro.revokeToken(options.userId(request) as string)
       if (routes.logoutRedirect !== undefined) return reply.redirect(routes.logoutRedirect, 303)
       return reply.code(204).send()

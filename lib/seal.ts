@@ -53,8 +53,10 @@ const b64 = (buffer: Buffer): string => buffer.toString('base64url')
 /**
  * Seals states into `fm1.<key id>.<iv>.<ciphertext>.<tag>`. With `bindToUserId`, the user id is
  * authenticated too, so a sealed value copied under another user's key does not open there.
+ * `earlierBinding`: what values written by an earlier version were bound to, for `userId`;
+ * they still open (and are bound anew when next written).
  */
-export function createSealCodec (keys: SealKey[], bindToUserId: boolean): StateCodec {
+export function createSealCodec (keys: SealKey[], bindToUserId: boolean, earlierBinding?: (userId: UserKey) => UserKey): StateCodec {
   const writeKey = keys[0] as SealKey
   const aad = (userId: UserKey): Buffer => Buffer.from(bindToUserId ? `fastify-miro:${String(userId)}` : 'fastify-miro')
   return {
@@ -78,13 +80,18 @@ export function createSealCodec (keys: SealKey[], bindToUserId: boolean): StateC
         log.warn({ where }, 'fastify-miro: the stored Miro token state is sealed with a key that is not in options.encryptionKey; treating the user as logged out')
         return undefined
       }
-      let plain: string
-      try {
-        const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url'), { authTagLength: 16 })
-        decipher.setAAD(aad(userId))
-        decipher.setAuthTag(Buffer.from(tag, 'base64url'))
-        plain = Buffer.concat([decipher.update(Buffer.from(sealed, 'base64url')), decipher.final()]).toString('utf8')
-      } catch {
+      const open = (boundTo: UserKey): string | undefined => {
+        try {
+          const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url'), { authTagLength: 16 })
+          decipher.setAAD(aad(boundTo))
+          decipher.setAuthTag(Buffer.from(tag, 'base64url'))
+          return Buffer.concat([decipher.update(Buffer.from(sealed, 'base64url')), decipher.final()]).toString('utf8')
+        } catch {
+          return undefined
+        }
+      }
+      const plain = open(userId) ?? (earlierBinding === undefined ? undefined : open(earlierBinding(userId)))
+      if (plain === undefined) {
         log.warn({ where }, 'fastify-miro: the stored Miro token state does not open (tampered with, or not for this user); treating the user as logged out')
         return undefined
       }

@@ -2,6 +2,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { redirect, sendHtml } from './http'
 import { consentPage, errorPage } from './pages'
+import { challengeOf, keepChallenge, type PkceChallenge } from './pkce'
 import type { Context } from './state'
 
 interface AuthorizeRequest {
@@ -9,6 +10,7 @@ interface AuthorizeRequest {
   redirectUri: string
   state: string
   teamId: string
+  pkce?: PkceChallenge
 }
 
 export function showConsent (ctx: Context, req: FastifyRequest, res: FastifyReply): FastifyReply {
@@ -40,6 +42,7 @@ export function decide (ctx: Context, req: FastifyRequest, res: FastifyReply): F
     return sendHtml(res, 400, errorPage('Unknown user', `There is no user with id ${form.user_id}.`))
   }
   const code = ctx.store.issueCode(request.clientId, request.redirectUri, user.id)
+  keepChallenge(ctx.store.codes.get(code), request.pkce)
   return redirect(res, withParams(request.redirectUri, { code, state: request.state }))
 }
 
@@ -71,7 +74,9 @@ function validate (ctx: Context, params: Record<string, string>, res: FastifyRep
   if (params.response_type !== undefined && params.response_type !== 'code') {
     return fail('Unsupported response_type', 'Only response_type=code is supported.')
   }
-  return { clientId, redirectUri, state: params.state ?? '', teamId: params.team_id ?? '' }
+  const pkce = challengeOf(params)
+  if (typeof pkce === 'string') return fail('Invalid PKCE challenge', pkce)
+  return { clientId, redirectUri, state: params.state ?? '', teamId: params.team_id ?? '', ...(pkce ? { pkce } : {}) }
 }
 
 function isHttpUrl (text: string): boolean {

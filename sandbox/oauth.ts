@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { requireToken } from './auth'
 import { formBody } from './authorize'
 import { oauthErrorBody } from './http'
+import { verifierError } from './pkce'
 import { DIGITS, SCOPES, type Context, type Grant, type IssuedTokens } from './state'
 import type { TokenCall } from './types'
 
@@ -137,6 +138,8 @@ function codeGrant (ctx: Context, params: Record<string, string>): Answer {
   if (pending && !pending.used && pending.redirectUri !== params.redirect_uri) {
     return fail(400, 'invalid_grant', 'redirect_uri does not match the one of the authorization request')
   }
+  const pkceError = pending && !pending.used ? verifierError(pending, params.code_verifier) : undefined
+  if (pkceError !== undefined) return fail(400, 'invalid_grant', pkceError)
   const record = ctx.store.consumeCode(params.code, ctx.clientId)
   const user = record && ctx.store.findUser(record.userId)
   if (!user) return fail(400, 'invalid_grant', 'The authorization code is invalid, expired or already used')

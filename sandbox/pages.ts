@@ -6,6 +6,8 @@ export interface ConsentPage {
   state: string
   teamId: string
   defaultName: string
+  /** PKCE's code_challenge and code_challenge_method, carried through the form. */
+  pkce?: { code_challenge: string, code_challenge_method: string }
 }
 
 const STYLE = `
@@ -75,6 +77,7 @@ export function consentPage (page: ConsentPage): string {
   ${hidden('redirect_uri', page.redirectUri)}
   ${hidden('state', page.state)}
   ${hidden('team_id', page.teamId)}
+  ${page.pkce ? hidden('code_challenge', page.pkce.code_challenge) + hidden('code_challenge_method', page.pkce.code_challenge_method) : ''}
   <label for="name">Your name</label>
   <input type="text" id="name" name="name" value="${escapeHtml(page.defaultName)}" autocomplete="off">
   <div class="actions">

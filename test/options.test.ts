@@ -103,17 +103,20 @@ t.test("storage 'redis' without @fastify/redis, or with an unknown namespace", a
 })
 
 t.test('the routes need somewhere to keep the login state, and a user id', async (t) => {
-  await fails(t, { ...creds, storage: 'memory' }, /the login routes keep the OAuth state in the session or in a signed cookie: register @fastify\/session, or @fastify\/cookie with a secret/, Fastify())
-  const unsigned = Fastify()
-  await unsigned.register(fastifyCookie)
-  await fails(t, { ...creds, storage: 'memory' }, /register @fastify\/session, or @fastify\/cookie with a secret/, unsigned)
-  const signed = Fastify()
-  await signed.register(fastifyCookie, { secret: 'cookie-secret' })
-  await fails(t, { ...creds, storage: 'memory' }, /options\.userId is required without @fastify\/session/, signed)
+  await fails(t, { ...creds, storage: 'memory' }, /the login routes keep the pending login in a cookie: register @fastify\/cookie/, Fastify())
+  // The login cookie is sealed with a key derived from the client secret: no cookie secret needed.
+  const cookies = Fastify()
+  await cookies.register(fastifyCookie)
+  await fails(t, { ...creds, storage: 'memory' }, /options\.userId is required without @fastify\/session/, cookies)
   await fails(t, { ...creds, routes: { loginPath: 'auth' } }, /options\.routes\.loginPath should be a path starting with '\/'/)
   await fails(t, { ...creds, routes: { logoutPath: '/auth/miro/callback' } }, /must differ from the callback path '\/auth\/miro\/callback'/)
   await fails(t, { ...creds, routes: 'yes' }, /options\.routes should be false, true or an object/)
   await fails(t, { ...creds, state: 'off' }, /options\.state should be true or false/)
+  await fails(t, { ...creds, pkce: 'yes' }, /options\.pkce should be true or false/)
+  await fails(t, { ...creds, state: false, pkce: true }, /options\.pkce needs options\.state/)
+  await fails(t, { ...creds, routes: { trustedOrigins: 'https://a.example.com' } }, /options\.routes\.trustedOrigins should be a list of origins, like \['https:\/\/admin\.example\.com'\]/)
+  await fails(t, { ...creds, routes: { trustedOrigins: ['https://a.example.com/'] } }, /options\.routes\.trustedOrigins\[0\] should be an origin \(scheme, host and port only\)/)
+  await fails(t, { ...creds, routes: { trustedOrigins: ['a.example.com'] } }, /options\.routes\.trustedOrigins\[0\] should be an absolute http\(s\) URL/)
 })
 
 t.test('the errors are MiroOptionsError instances', async (t) => {

@@ -48,6 +48,7 @@ declare namespace fastifyMiro {
   export import MiroInvalidReturnToError = api.MiroInvalidReturnToError
   export import MiroSharedStorageRequiredError = api.MiroSharedStorageRequiredError
   export import MiroNotSupportedError = api.MiroNotSupportedError
+  export import MiroCrossSiteError = api.MiroCrossSiteError
 
   export const fastifyMiro: FastifyMiroPlugin
   export { fastifyMiro as default }

@@ -9,7 +9,7 @@ import { createCustomStore } from './custom'
 import { createMemoryLoginIndex, createRedisLoginIndex, customLoginIndex, withLoginIndex, type RedisSets } from './login-index'
 import { createMemoryStore } from './memory'
 import { createRedisStore, type RedisClient } from './redis'
-import { sessionStoreFactory } from './session'
+import { sealedForRecord, sessionStoreFactory } from './session'
 import type { TokenStore } from './types'
 
 /** The store of a request; `shared`: the one store of every request, unless it is the session. */
@@ -46,7 +46,9 @@ export function createStoreFactory (fastify: FastifyInstance, options: ResolvedO
     }
     // Earlier versions sealed the state into the session itself, bound to no id.
     const legacyCodec = encryptionKeys && createSealCodec(encryptionKeys, false)
-    return sessionStoreFactory({ sessionKey: options.sessionKey, codec, legacyCodec, timeoutMs: options.storageTimeout })
+    // Bound to the record and its session; records sealed before that, to the record alone.
+    const sessionCodec = encryptionKeys && createSealCodec(encryptionKeys, true, sealedForRecord)
+    return sessionStoreFactory({ sessionKey: options.sessionKey, codec: sessionCodec, legacyCodec, timeoutMs: options.storageTimeout })
   }
   let store: TokenStore
   if (storage === 'redis') {

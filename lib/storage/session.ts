@@ -55,6 +55,17 @@ const newRecordId = (): string => randomBytes(16).toString('base64url')
 const legacyRecordId = (sessionId: string): string =>
   createHash('sha256').update('fastify-miro session record\0' + sessionId).digest().subarray(0, 16).toString('base64url')
 
+/**
+ * What a record's state is bound to when sealed: the record and the session that points to it,
+ * so neither a sealed value copied to another record nor a pointer copied into another session
+ * opens. Records sealed by 0.x versions, bound to the record alone, still open
+ * (sealedForRecord) and are bound to the session on their next write.
+ */
+const sealedFor = (storeId: string, session: SessionLike): string => `${storeId}\0session:${session.sessionId}`
+
+/** The record part of sealedFor: what records written before the session binding are bound to. */
+export const sealedForRecord = (bound: UserKey): UserKey => typeof bound === 'string' ? bound.split('\0', 1)[0] as string : bound
+
 function pointedId (value: unknown): string | undefined {
   if (typeof value !== 'string' || !value.startsWith(POINTER_TAG)) return undefined
   const id = value.slice(POINTER_TAG.length)
@@ -116,7 +127,7 @@ class SessionTokenStore implements TokenStore {
     const session = sessionOf(this.request)
     if (!session) return undefined
     const target = this.target(session)
-    return target && this.read(target)
+    return target && this.read(session, target)
   }
 
   async set (_userId: UserKey, state: MiroTokenState | undefined): Promise<void> {
@@ -136,7 +147,7 @@ class SessionTokenStore implements TokenStore {
     const target = session ? this.target(session) : undefined
     if (!session || !target) return { replaced: false, current: undefined }
     return serialized(target.recordId, async () => {
-      const current = await this.read(target)
+      const current = await this.read(session, target)
       if (current?.accessToken !== expected) return { replaced: false, current }
       await this.write(session, target.recordId, next)
       if (next === undefined) session.set(this.options.sessionKey, undefined)
@@ -163,12 +174,12 @@ class SessionTokenStore implements TokenStore {
     return `${this.options.sessionKey}-token:${recordId}`
   }
 
-  private async read (target: Target): Promise<MiroTokenState | undefined> {
+  private async read (session: SessionLike, target: Target): Promise<MiroTokenState | undefined> {
     const id = this.storeId(target.recordId)
     const record = await storageCall('session store get', () => this.call<unknown>((done) => this.store().get(id, done), true), this.options.timeoutMs)
     if (typeof record === 'object' && record !== null) {
       const fields = record as Partial<TokenRecord>
-      return expired(fields) ? undefined : this.options.codec.decode(fields[this.options.sessionKey], id, 'session', this.log)
+      return expired(fields) ? undefined : this.options.codec.decode(fields[this.options.sessionKey], sealedFor(id, session), 'session', this.log)
     }
     if (record !== undefined && record !== null) return this.options.codec.decode(record, id, 'session', this.log) // not a record: refused with a warning
     // No record (yet) for a legacy session: its state is still the one in the session.
@@ -186,7 +197,7 @@ class SessionTokenStore implements TokenStore {
     const lifeMs = Math.max(RECORD_LIFE_MS, cookieExpires - Date.now())
     const record: TokenRecord = {
       cookie: { expires: new Date(Date.now() + lifeMs), originalMaxAge: lifeMs },
-      [this.options.sessionKey]: this.options.codec.encode(state, id)
+      [this.options.sessionKey]: this.options.codec.encode(state, sealedFor(id, session))
     }
     await storageCall('session store set', () => this.call((done) => this.store().set(id, record, done)), this.options.timeoutMs)
     const pointer = POINTER_TAG + recordId
