@@ -41,8 +41,8 @@ export class MiroClient extends Miro {
   private readonly log: FastifyBaseLogger
   /** Each user's state as last read or written by this client, used while its token is fresh. */
   private readonly memo: StateMemo
-  /** A read of storage under way per user: parallel calls of one route share it. */
-  private readonly reads = new Map<ExternalUserId, Promise<MiroTokenState | undefined>>()
+  /** A read of storage under way per user: parallel calls of one route share it (made on first use). */
+  private reads: Map<ExternalUserId, Promise<MiroTokenState | undefined>> | undefined
   /** Counts this client's writes and logouts: a read that started before one is not remembered. */
   private writes = 0
 
@@ -115,10 +115,11 @@ export class MiroClient extends Miro {
 
   /** getState, shared by the calls that ask at the same time. */
   private readOnce (userId: ExternalUserId): Promise<MiroTokenState | undefined> {
-    let read = this.reads.get(userId)
+    const reads = (this.reads ??= new Map())
+    let read = reads.get(userId)
     if (read === undefined) {
-      read = this.getState(userId).finally(() => this.reads.delete(userId))
-      this.reads.set(userId, read)
+      read = this.getState(userId).finally(() => reads.delete(userId))
+      reads.set(userId, read)
     }
     return read
   }
