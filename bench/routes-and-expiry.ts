@@ -76,7 +76,7 @@ async function apiHeavyOnce (side: ApiHeavyRun['side'], sandbox: Sandbox, env: B
   }
 }
 
-async function runApiHeavy (env: BenchEnv): Promise<ApiHeavyRun[]> {
+export async function runApiHeavy (env: BenchEnv): Promise<ApiHeavyRun[]> {
   env.log('\nA route making 10 API calls (sandbox)')
   const sandbox = await startSandbox()
   try {
