@@ -12,6 +12,9 @@ export const BENCH_USER = 'bench-user'
 /** The user id of the refresh storm. */
 export const STORM_USER = 'storm-user'
 
+/** The user of the API-heavy route (10 API calls per request). */
+export const API_USER = 'api-user'
+
 /** fastify-miro's default key prefix (options.redis.keyPrefix). */
 export const KEY_PREFIX = 'miro:token:'
 /** The key fastify-miro (and the plain route) read. */

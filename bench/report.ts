@@ -5,6 +5,7 @@ import { LOADGEN_LIMIT } from './load'
 import type { PairedResult } from './paired'
 import { faultRows, type FaultsResult } from './faults'
 import type { ProfileSummary } from './profile'
+import { routesAndExpirySection, type RoutesAndExpiryResult } from './routes-and-expiry'
 import type { Settings } from './settings'
 import type { SoakResult } from './soak'
 import { fmtCore, fmtInt, fmtMB, fmtMs, fmtRatio, median } from './stats'
@@ -37,6 +38,8 @@ export interface Report {
   /** The fault suite's figures (faults.ts); absent in quick runs and reports of older runs. */
   faults?: FaultsResult
   profiles: ProfileSummary[]
+  /** Issue 17's scenarios (routes-and-expiry.ts); absent in reports of older runs. */
+  routesAndExpiry?: RoutesAndExpiryResult
 }
 
 const mark = (met: boolean): string => met ? 'met' : '**MISSED**'
@@ -258,6 +261,7 @@ export function renderMarkdown (r: Report, nodeRedisVersion: string): string {
     '',
     stormSection(r.storms),
     '',
+    ...(r.routesAndExpiry ? ['## API-heavy routes and the minute of expiry', '', routesAndExpirySection(r.routesAndExpiry), ''] : []),
     '## Soak',
     '',
     soakSection(r.soak),

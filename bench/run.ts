@@ -1,8 +1,9 @@
-// `npm run bench` (node dist/bench/run.js [--quick] [--profile] [--no-pin] [--faults|--no-faults]): throughput pairs,
+// `npm run bench` (node dist/bench/run.js [--quick] [--only-new] [--profile] [--no-pin] [--faults|--no-faults]): throughput pairs,
 // paired runs, refresh storm, soak, the fault suite's users logged out, profiles of missed goals; prints a table and
 // writes bench/RESULTS.md
 // (--quick writes its report to the OS temp directory instead, leaving RESULTS.md alone;
-// --rerender rebuilds RESULTS.md from bench/results.json, the last full run's data).
+// --rerender rebuilds RESULTS.md from bench/results.json, the last full run's data;
+// --only-new, or BENCH_ONLY_NEW=1, runs only issue 17's scenarios 7–10 and writes their report to the temp directory).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +12,7 @@ import { runFaults, type FaultsResult } from './faults'
 import { cpuModel, loadAverage } from './machine'
 import { runGroups, seedBenchUser, type BenchEnv } from './measure'
 import { runPairs } from './paired'
+import { judgeRoutesAndExpiry, routesAndExpirySection, runRoutesAndExpiry } from './routes-and-expiry'
 import { profileServer, type ProfileSummary } from './profile'
 import { startBenchRedis } from './redis'
 import { BENCH_SOURCE_DIR, renderMarkdown, renderText, writeResults, type Report } from './report'
@@ -59,10 +61,21 @@ async function main (): Promise<void> {
     }
     log(`fastify-miro bench (${settings.quick ? 'quick' : 'full'}), Redis ${redisVersion} at ${redis.url}; ${describeAffinity(plan)}`)
 
+    if (settings.onlyNew) {
+      // Only issue 17's scenarios: their section and verdicts, written to the OS temp directory.
+      const result = await runRoutesAndExpiry(env)
+      const verdicts = judgeRoutesAndExpiry(result)
+      const file = join(tmpdir(), 'fastify-miro-bench-new.md')
+      writeFileSync(file, routesAndExpirySection(result) + '\n\n' + verdicts.map((v) => `- ${v.id} ${v.met ? 'met' : '**MISSED**'}: ${v.title}: ${v.measured}`).join('\n') + '\n')
+      for (const v of verdicts) log(`${v.id} ${v.met ? 'met' : 'MISSED'}: ${v.title}: ${v.measured}`)
+      log(`Report of the new scenarios written to ${file} (bench/RESULTS.md is left as it was).`)
+      return
+    }
     const runs = await runGroups(GROUPS, env)
     const pairs = await runPairs(env)
     const storms = await runStorms(env)
     const soak = await runSoak(env)
+    const routesAndExpiry = await runRoutesAndExpiry(env)
     // Last, with the CPUs to itself again: it starts its own Redis servers and app instances.
     const faults: FaultsResult | undefined = settings.faults ? await runFaults(join(BENCH_SOURCE_DIR, '..'), log) : undefined
     const selection = { othersLimit: settings.othersLimit, minClean: settings.quick ? 1 : 3 }
@@ -95,11 +108,12 @@ async function main (): Promise<void> {
       pairs,
       contentionBudgetLeft: env.budget.left,
       goals,
-      checks: [judgeStorm(storms), judgeSoak(soak)],
+      checks: [judgeStorm(storms), judgeSoak(soak), ...judgeRoutesAndExpiry(routesAndExpiry)],
       storms,
       soak,
       ...(faults ? { faults } : {}),
-      profiles
+      profiles,
+      routesAndExpiry
     }
     log(renderText(report))
     const nodeRedis = (require('redis/package.json') as { version: string }).version
@@ -114,7 +128,7 @@ async function main (): Promise<void> {
     }
     const missed = [...goals.filter((g) => !g.met).map((g) => g.goal.id), ...report.checks.filter((c) => !c.met).map((c) => c.id)]
     if (faults !== undefined && faults.exitCode !== 0) missed.push('faults (the fault suite failed)')
-    log(missed.length ? `Goals missed: ${missed.join(', ')} (see the Profiles and Analysis sections).` : `All ${GOALS.length + 2} goals met.`)
+    log(missed.length ? `Goals missed: ${missed.join(', ')} (see the Profiles and Analysis sections).` : `All ${GOALS.length + report.checks.length} goals met.`)
   } finally {
     await redis.stop()
   }

@@ -2,6 +2,8 @@
 
 export interface Settings {
   quick: boolean
+  /** Only issue 17's scenarios (routes-and-expiry.ts): --only-new or BENCH_ONLY_NEW=1. */
+  onlyNew: boolean
   /** Pin server children to one core and the load generator to the others (affinity.ts); --no-pin turns it off. */
   pin: boolean
   rounds: number
@@ -38,6 +40,7 @@ export function settingsFrom (argv: string[]): Settings {
     : { rounds: 7, pairedRounds: 9, warmupSeconds: 2, measureSeconds: 4, stormRounds: 3, soakRequests: 200_000, soakWarmupRequests: 20_000, profileMisses: true }
   return {
     quick,
+    onlyNew: argv.includes('--only-new') || process.env.BENCH_ONLY_NEW === '1',
     pin: !argv.includes('--no-pin'),
     ...base,
     connections: 10,

@@ -1,5 +1,5 @@
-// Scenario 6, the refresh storm: one user whose access token has just expired (a real login
-// at the sandbox, then tokenExpiresAt moved into the past), 200 concurrent requests, and the
+// Scenario 6, the refresh storm: one user whose access token has expired (a real login at
+// the sandbox, then tokenExpiresAt moved past the refresh-ahead margin), 200 concurrent requests, and the
 // sandbox's token calls counted. Run for fastify-miro and for the plain SDK recipe.
 import { startSandbox, type Sandbox } from '../sandbox/index'
 import { ServerChild } from './child'
@@ -24,8 +24,11 @@ export interface StormResult {
   storedTokenLive: boolean
 }
 
-/** The state of a fresh login, already expired by the SDK's rule. */
-async function expiredLogin (sandbox: Sandbox): Promise<StoredState> {
+/**
+ * The state of a fresh login at the sandbox, its stored expiry `tokenExpiresAt` (default: ten
+ * minutes ago, beyond what Miro still accepts, so the storm refreshes in the foreground).
+ */
+export async function sandboxLogin (sandbox: Sandbox, tokenExpiresAt = new Date(Date.now() - 600_000).toISOString()): Promise<StoredState> {
   const authorize = new URL('/oauth/authorize', sandbox.url)
   authorize.search = new URLSearchParams({ response_type: 'code', client_id: sandbox.clientId, redirect_uri: REDIRECT_URL }).toString()
   const back = new URL(await sandbox.approve(authorize.toString()))
@@ -44,7 +47,7 @@ async function expiredLogin (sandbox: Sandbox): Promise<StoredState> {
     userId: String(body.user_id),
     accessToken: String(body.access_token),
     refreshToken: String(body.refresh_token),
-    tokenExpiresAt: new Date(Date.now() - 1000).toISOString(),
+    tokenExpiresAt,
     teamId: String(body.team_id),
     scope: String(body.scope)
   }
@@ -54,7 +57,7 @@ async function stormOnce (side: StormSide, env: BenchEnv): Promise<StormResult> 
   const sandbox = await startSandbox()
   let server: ServerChild | undefined
   try {
-    const state = await expiredLogin(sandbox)
+    const state = await sandboxLogin(sandbox)
     const key = side === 'plugin' ? pluginKey(STORM_USER) : recipeKey(STORM_USER)
     await env.redis.client.set(key, JSON.stringify(state))
     server = await ServerChild.start(STORM_SERVERS[side], {

@@ -48,10 +48,15 @@ function miroUserIdOf (query: RevokeAllQuery | undefined): string {
   return String(id)
 }
 
+/** How long the app-level client trusts a state it read (ms). */
+const APP_CLIENT_REMEMBER_MS = 1000
+
 export function createAppMiro (context: ClientContext, storeFor: StoreFor, log: FastifyBaseLogger): AppMiro {
   const store = storeFor.shared
   if (store === undefined) return sessionAppMiro
-  const client = new MiroClient(context, store, log)
+  // One client for the app's lifetime: it remembers a state for a second at most (a request's
+  // client does for the whole request), so jobs see other instances' logouts and refreshes soon.
+  const client = new MiroClient(context, store, log, undefined, APP_CLIENT_REMEMBER_MS)
   return {
     as: (userId) => client.as(userId),
     getState: (userId) => client.getState(userId),

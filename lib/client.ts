@@ -10,7 +10,8 @@ import { logOut } from './logout'
 import { requestToken, revokeOrWarn, revokeReplaced } from './oauth'
 import type { ResolvedOptions } from './options'
 import type { TokenRefresher } from './refresh'
-import { needsRefresh, stateFromTokenResponse, type MiroTokenState } from './state'
+import { needsRefresh, stateFromTokenResponse, stillAccepted, type MiroTokenState } from './state'
+import { StateMemo } from './state-memo'
 import type { TokenStore } from './storage/types'
 
 /** What every client of one app shares; built once at register time. */
@@ -42,13 +43,26 @@ export class MiroClient extends Miro {
   /** Set for a client on the session backend: the request whose session it reads. */
   private readonly owner: FastifyRequest | undefined
 
-  constructor (context: ClientContext, store: TokenStore, log: FastifyBaseLogger, owner?: FastifyRequest) {
+  /** Each user's state as last read or written by this client, used while its token is fresh. */
+  private readonly memo: StateMemo
+  /** A read of storage under way per user: parallel calls of one route share it (made on first use). */
+  private reads: Map<ExternalUserId, Promise<MiroTokenState | undefined>> | undefined
+  /** Counts this client's writes and logouts: a read that started before one is not remembered. */
+  private writes = 0
+
+  /**
+   * `rememberMs`: how long a state read from storage serves later calls without a new read
+   * (always at most until its token needs a refresh). A request's client keeps it for the
+   * request; a client that lives longer should pass a few seconds (or 0 to read every time).
+   */
+  constructor (context: ClientContext, store: TokenStore, log: FastifyBaseLogger, owner?: FastifyRequest, rememberMs = Infinity) {
     const { clientId, clientSecret, redirectUrl, basePath, httpTimeout } = context.options
     super({ clientId, clientSecret, redirectUrl, basePath, httpTimeout, storage: store, logger: context.sdkLogger as (l: unknown) => void })
     this.context = context
     this.store = store
     this.log = log
     this.owner = owner
+    this.memo = new StateMemo(rememberMs)
   }
 
   /** The authorize URL; `state` and `teamId` are only added when given. */
@@ -92,19 +106,34 @@ export class MiroClient extends Miro {
   override async getToken (userId: ExternalUserId, params: { [key: string]: string }): Promise<string> {
     const kind = params.grant_type === 'refresh_token' ? 'token refresh' : 'code exchange'
     const body = await requestToken(this.context.options, kind, params)
-    await this.store.set(userId, stateFromTokenResponse(body))
+    await this.setState(userId, stateFromTokenResponse(body))
     return body.access_token
   }
 
   /** The stored state of `userId` (or the newer pair this process holds), `undefined` when logged out. */
   async getState (userId: ExternalUserId): Promise<MiroTokenState | undefined> {
     let stored: MiroTokenState | undefined
+    const writes = this.writes
     try {
       stored = await this.store.get(userId)
     } catch (err) {
+      this.memo.forget(userId)
       return this.heldDuring(err, userId)
     }
-    return this.context.refresher.upgrade(this.store, userId, stored)
+    const state = this.context.refresher.upgrade(this.store, userId, stored)
+    if (writes === this.writes) this.memo.remember(userId, state)
+    return state
+  }
+
+  /** getState, shared by the calls that ask at the same time. */
+  private readOnce (userId: ExternalUserId): Promise<MiroTokenState | undefined> {
+    const reads = (this.reads ??= new Map())
+    let read = reads.get(userId)
+    if (read === undefined) {
+      read = this.getState(userId).finally(() => reads.delete(userId))
+      reads.set(userId, read)
+    }
+    return read
   }
 
   /** A storage outage: the pair this process could not store yet still serves, else the error. */
@@ -116,15 +145,39 @@ export class MiroClient extends Miro {
 
   /** Stores (or, with `undefined`, deletes) the state of `userId`. */
   async setState (userId: ExternalUserId, state: MiroTokenState | undefined): Promise<void> {
+    this.forgetState(userId) // a failed write leaves storage unknown
     await this.store.set(userId, state)
+    this.memo.remember(userId, state)
   }
 
-  /** A valid access token, refreshed first when it has expired (once per user at a time). */
+  private forgetState (userId: ExternalUserId): void {
+    this.writes++
+    this.memo.forget(userId)
+  }
+
+  /**
+   * A valid access token. Storage is read once per request and user while the token is fresh
+   * (the memo); in the margin before Miro's expiry the refresh runs in the background and the
+   * still-accepted token is used; past it, the token is refreshed first (once per user at a time).
+   */
   override async getAccessToken (userId: ExternalUserId): Promise<string> {
-    const state = await this.getState(userId)
+    const known = this.memo.fresh(userId)
+    if (known !== undefined) return known.accessToken
+    const state = await this.readOnce(userId)
     if (state === undefined) throw new MiroNotAuthorizedError()
-    if (!needsRefresh(state)) return state.accessToken
-    return (await this.context.refresher.refresh(this.store, userId, state)).accessToken
+    return (await this.usable(userId, state)).accessToken
+  }
+
+  /** `state`, or (expired past the margin) the refreshed one; in the margin a refresh starts in the background. */
+  private async usable (userId: ExternalUserId, state: MiroTokenState): Promise<MiroTokenState> {
+    if (!needsRefresh(state)) return state
+    if (stillAccepted(state)) {
+      this.context.refresher.refreshAhead(this.store, userId, state)
+      return state
+    }
+    const fresh = await this.context.refresher.refresh(this.store, userId, state)
+    this.memo.remember(userId, fresh)
+    return fresh
   }
 
   /**
@@ -135,15 +188,19 @@ export class MiroClient extends Miro {
     // The common case, a stored token still fresh, reads storage once and nothing else
     // (getState inlined: one promise fewer on the path bench goal G2 measures).
     let state: MiroTokenState | undefined
+    const writes = this.writes
     try {
       state = this.context.refresher.upgrade(this.store, userId, await this.store.get(userId))
+      // Remembered: the route's API calls after the guard need no read of their own.
+      if (writes === this.writes) this.memo.remember(userId, state)
     } catch (err) {
+      this.memo.forget(userId)
       state = this.heldDuring(err, userId)
     }
     if (state === undefined) return false
     if (!needsRefresh(state)) return true
     try {
-      await this.context.refresher.refresh(this.store, userId, state)
+      await this.usable(userId, state)
       return true
     } catch (err) {
       if (isLoggedOutError(err)) return false
@@ -174,7 +231,7 @@ export class MiroClient extends Miro {
     if (!final && state.accessToken !== refused) return // already replaced: retry with the new one
     if (!final && state.refreshToken !== undefined) {
       try {
-        await this.context.refresher.refresh(this.store, userId, state, true)
+        this.memo.remember(userId, await this.context.refresher.refresh(this.store, userId, state, true))
         return
       } catch (err) {
         if (isLoggedOutError(err)) throw new MiroNotAuthorizedError()
@@ -182,6 +239,7 @@ export class MiroClient extends Miro {
       }
     }
     // Only the state Miro refused goes: a newer pair stored meanwhile stays.
+    this.forgetState(userId)
     await this.store.replace(userId, refused, undefined)
     this.log.info('fastify-miro: Miro refuses this user\'s access token; their stored tokens are deleted')
     throw new MiroNotAuthorizedError()
@@ -193,6 +251,7 @@ export class MiroClient extends Miro {
    * deleted even when Miro cannot be reached, which is logged as a warning.
    */
   override async revokeToken (userId: ExternalUserId): Promise<void> {
+    this.forgetState(userId)
     const userKey = publicUserKey(userId, this.context.options.customUserId)
     await logOut(this.store, userId, this.context.refresher, (state) =>
       revokeOrWarn(this.context.options, state.accessToken, this.log, 'logout', state, userKey))

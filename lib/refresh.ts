@@ -65,6 +65,26 @@ export class TokenRefresher {
    * Rejects with FST_MIRO_TIMEOUT after httpTimeout; the refresh itself goes on.
    */
   refresh (store: TokenStore, userId: UserKey, seen: MiroTokenState, force = false): Promise<MiroTokenState> {
+    return this.withinRequestLimit(this.flight(store, userId, seen, force))
+  }
+
+  /**
+   * Refresh ahead: `seen` needs a refresh but Miro still accepts its token (stillAccepted), so
+   * the refresh starts, or joins the one in flight, and nobody waits for it. Same single
+   * flight, lock, commit and journal as refresh(). A failure is logged (its code only: no
+   * token, no URL) and never rejects; past the margin the next request refreshes in the
+   * foreground as usual.
+   */
+  refreshAhead (store: TokenStore, userId: UserKey, seen: MiroTokenState): void {
+    const key = store.flightKey(userId)
+    if (this.flights.has(key)) return
+    this.flight(store, userId, seen, false).catch((err: unknown) => {
+      const code = (err as { code?: unknown } | null)?.code
+      this.log.warn({ code: typeof code === 'string' ? code : 'unknown' }, 'fastify-miro: a refresh ahead of expiry failed; the current token is used until it expires')
+    })
+  }
+
+  private flight (store: TokenStore, userId: UserKey, seen: MiroTokenState, force: boolean): Promise<MiroTokenState> {
     const key = store.flightKey(userId)
     let flight = this.flights.get(key)
     if (flight === undefined) {
@@ -75,7 +95,7 @@ export class TokenRefresher {
       flight.catch(() => {}) // its requests may all have timed out: nobody else awaits it
       this.flights.set(key, flight)
     }
-    return this.withinRequestLimit(flight)
+    return flight
   }
 
   /** The state to use for one read back from the store (this process may hold a newer pair). */

@@ -30,7 +30,18 @@ export interface TokenResponse {
 }
 
 // The SDK's safety margin: refresh two minutes before Miro would refuse the token.
-const EXPIRY_MARGIN_MS = 120_000
+export const EXPIRY_MARGIN_MS = 120_000
+/**
+ * Of that margin, how long before Miro's real expiry the old token is no longer used while a
+ * refresh runs in the background. It covers what the stored expiry does not know: the token
+ * call's own round trip (Miro's clock started before `now` here, up to httpTimeout, 10 s by
+ * default), the clock difference between this server and Miro (NTP keeps it under a second,
+ * a drifting VM a few), and the rest of the request that goes on with the token (a route
+ * paging through boards makes several calls after its first).
+ */
+export const REFRESH_AHEAD_SLACK_MS = 30_000
+/** How long past `tokenExpiresAt` a request goes on with the old token and refreshes in the background. */
+export const REFRESH_AHEAD_MS = EXPIRY_MARGIN_MS - REFRESH_AHEAD_SLACK_MS
 
 export function stateFromTokenResponse (body: TokenResponse, now = Date.now()): MiroTokenState {
   const state: MiroTokenState = {
@@ -74,6 +85,14 @@ export const expiryMemoSize = (): number => expiryMemo.size
 export function needsRefresh (state: MiroTokenState, now = Date.now()): boolean {
   return state.refreshToken !== undefined && state.tokenExpiresAt !== undefined &&
     expiryTime(state.tokenExpiresAt) <= now
+}
+
+/**
+ * For a state that needs a refresh: Miro still accepts its access token (with the slack), so
+ * the refresh can run in the background. False for a state with no expiry.
+ */
+export function stillAccepted (state: MiroTokenState, now = Date.now()): boolean {
+  return state.tokenExpiresAt !== undefined && expiryTime(state.tokenExpiresAt) + REFRESH_AHEAD_MS > now
 }
 
 const optionalString = (v: unknown): boolean => v === undefined || typeof v === 'string'

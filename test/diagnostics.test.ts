@@ -5,6 +5,7 @@ import t from 'tap'
 import diagnosticsChannel from 'node:diagnostics_channel'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { MiroStorageErrorContext, MiroTokenState, MiroTraceContext } from '../index'
+import { PAST } from './helpers/expiry'
 import { Browser, buildApp, freshCode, pathOf, sandboxAndRedis } from './helpers/app'
 
 interface Seen { channel: string, event: string, context: Record<string, unknown> }
@@ -65,7 +66,7 @@ t.test('exchange, refresh, revoke and storage errors are traced and logged, with
     return state
   }
   const expire = async (): Promise<void> => {
-    await probe.set(key!, JSON.stringify({ ...await stored(), tokenExpiresAt: new Date(Date.now() - 1000).toISOString() }), 'KEEPTTL')
+    await probe.set(key!, JSON.stringify({ ...await stored(), tokenExpiresAt: PAST() }), 'KEEPTTL')
   }
 
   // A plain refresh: debug.

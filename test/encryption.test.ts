@@ -8,6 +8,7 @@ import { startSandbox, type Sandbox } from '../sandbox/index'
 import fastifyMiro, { type FastifyMiroOptions, type MiroTokenState } from '../index'
 import { Browser, buildApp, freshCode } from './helpers/app'
 import { startRedis } from './helpers/redis'
+import { PAST } from './helpers/expiry'
 
 const keyA = randomBytes(32)
 const keyB = randomBytes(32)
@@ -80,7 +81,7 @@ t.test('with encryption', async (t) => {
     rotated.get('/authorized-user', async (request) => request.miro.isAuthorized('rotating-user'))
     rotated.post('/expire', async (request) => {
       const state = await request.miro.getState('rotating-user')
-      await request.miro.setState('rotating-user', { ...state!, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() })
+      await request.miro.setState('rotating-user', { ...state!, tokenExpiresAt: PAST() })
       return 'ok'
     })
     rotated.get('/thief', async (request) => request.miro.isAuthorized('thief'))

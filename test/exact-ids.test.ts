@@ -9,6 +9,7 @@ import { exactInteger, integerLiteral } from '../lib/exact-ids'
 import { startSandbox, type Sandbox } from '../sandbox/index'
 import type { FastifyMiroOptions, MiroTokenState } from '../index'
 import { Browser, boardNames, buildApp } from './helpers/app'
+import { PAST } from './helpers/expiry'
 
 const SEED = 0x5eed1d5
 const ANN = '3458764517517852417'
@@ -126,7 +127,7 @@ t.test('login and refresh with numeric ids: the stored state holds the exact ids
   t.match(state, { userId: ANN, teamId: TEAM }, 'userId and teamId are the digits Miro sent')
 
   // Expire it: the refresh answer carries the ids as bare numbers too.
-  data.set(key ?? '', { ...state!, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() })
+  data.set(key ?? '', { ...state!, tokenExpiresAt: PAST() })
   const boards = await browser.get('/boards', { accept: 'application/json' })
   t.equal(boards.statusCode, 200)
   t.same(boards.json(), ["Ann's first board"])

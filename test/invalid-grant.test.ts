@@ -9,8 +9,8 @@ import { startSandbox, type Sandbox } from '../sandbox/index'
 import type { MiroTokenState } from '../index'
 import { buildApp, freshCode } from './helpers/app'
 import { startRedis } from './helpers/redis'
+import { PAST } from './helpers/expiry'
 
-const PAST = (): string => new Date(Date.now() - 1000).toISOString()
 const KEY = 'miro:token:{u1}'
 
 async function instance (t: Test, sandbox: Sandbox, redisUrl: string): Promise<FastifyInstance> {

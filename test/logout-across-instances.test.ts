@@ -5,6 +5,7 @@ import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { MiroTokenState } from '../index'
 import { buildApp, freshCode, sandboxAndRedis } from './helpers/app'
+import { PAST } from './helpers/expiry'
 
 t.test('a logout on one instance beats a refresh in flight on another', async (t) => {
   const { sandbox, redis, probe } = await sandboxAndRedis(t)
@@ -20,7 +21,7 @@ t.test('a logout on one instance beats a refresh in flight on another', async (t
   const loggingOut = await instance()
   await refreshing.inject({ method: 'POST', url: '/login', payload: { code: await freshCode(sandbox) } })
   const state = JSON.parse(await probe.get('miro:token:{u1}') ?? '') as MiroTokenState
-  await probe.set('miro:token:{u1}', JSON.stringify({ ...state, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() }))
+  await probe.set('miro:token:{u1}', JSON.stringify({ ...state, tokenExpiresAt: PAST() }))
 
   sandbox.failTokenEndpoint({ answerDelayMs: 500, times: 1 })
   const refresh = refreshing.inject('/token')

@@ -10,8 +10,8 @@ import { startSandbox, type Sandbox } from '../sandbox/index'
 import type { FastifyMiroOptions, MiroTokenState } from '../index'
 import { boardNames, buildApp, freshCode } from './helpers/app'
 import { startPrivateRedis } from './helpers/redis'
+import { PAST } from './helpers/expiry'
 
-const PAST = (): string => new Date(Date.now() - 1000).toISOString()
 const refreshCalls = (sandbox: Sandbox): Array<{ ok: boolean }> => sandbox.tokenCalls.filter((c) => c.grantType === 'refresh_token')
 
 /** A user's own Storage whose writes can be made to fail while reads keep working. */

@@ -11,11 +11,11 @@ import { startSandbox } from '../sandbox/index'
 import { lockKey, tokenKey } from '../lib/storage/keys'
 import { buildApp, freshCode } from './helpers/app'
 import { startRedisCluster, type ClusterNode } from './helpers/redis-cluster'
+import { PAST } from './helpers/expiry'
 
 const PREFIX = 'miro:token:'
 const STORAGE_TIMEOUT = 500
 const USERS = Array.from({ length: 12 }, (_, i) => `user-${i}`)
-const PAST = (): string => new Date(Date.now() - 1000).toISOString()
 
 t.test('Redis Cluster: every step of the token lifecycle, then one master down', async (t) => {
   const cluster = await startRedisCluster()

@@ -5,6 +5,7 @@
 import t from 'tap'
 import type { MiroTokenState } from '../index'
 import { buildApp, freshCode, sandboxAndRedis } from './helpers/app'
+import { PAST } from './helpers/expiry'
 
 const LEGACY = 'miro:token:u1'
 const TAGGED = 'miro:token:{u1}'
@@ -27,7 +28,7 @@ t.test('a state under its 0.1 key is read, refreshed into the tagged key, and lo
   t.equal(await probe.exists(TAGGED), 0, 'a read moves nothing')
 
   // Now expired, with a TTL of its own: the next request refreshes.
-  await probe.set(LEGACY, JSON.stringify({ ...state, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() }), 'EX', 5000)
+  await probe.set(LEGACY, JSON.stringify({ ...state, tokenExpiresAt: PAST() }), 'EX', 5000)
 
   const refreshed = await app.inject('/token')
   t.equal(refreshed.statusCode, 200, 'the expired state refreshes')

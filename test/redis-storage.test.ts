@@ -15,6 +15,7 @@ import { createRedisStore, type RedisClient } from '../lib/storage/redis'
 import type { TokenStore } from '../lib/storage/types'
 import { freshCode, REDIRECT_URL } from './helpers/app'
 import { startRedis } from './helpers/redis'
+import { PAST } from './helpers/expiry'
 
 const SIXTY_DAYS = 60 * 24 * 3600
 const silent = { warn: () => {} }
@@ -105,7 +106,7 @@ t.test('redis backend', async (t) => {
     await app.inject({ method: 'POST', url: '/users/carol/login', payload: { code: await freshCode(sandbox) } })
     // Time passes: the expiry ran down and the access token expired.
     const stored = JSON.parse(await probe.get('miro:token:{carol}') ?? '') as MiroTokenState
-    await probe.set('miro:token:{carol}', JSON.stringify({ ...stored, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() }), 'EX', 100)
+    await probe.set('miro:token:{carol}', JSON.stringify({ ...stored, tokenExpiresAt: PAST() }), 'EX', 100)
     t.equal((await app.inject('/users/carol/authorized')).body, 'true')
     t.equal(sandbox.tokenCalls.filter((c) => c.grantType === 'refresh_token').length, 1, 'refreshed')
     const ttl = await probe.ttl('miro:token:{carol}')

@@ -21,6 +21,7 @@ import { startSandbox } from '../sandbox/index'
 import { resolveOptions } from '../lib/options'
 import { createRedisStore, type RedisClient } from '../lib/storage/redis'
 import { SHORT_BACKOFF_MS } from '../lib/storage/replica-acks'
+import { PAST } from './helpers/expiry'
 import { REDIRECT_URL } from './helpers/app'
 import { codeFor, tokenCallsSince } from './helpers/fault-harness'
 import { freePort, startPrivateRedis } from './helpers/redis'
@@ -135,7 +136,7 @@ t.test('the plugin: a refresh is not failed by short replicas, and holds its loc
   t.teardown(() => app.close())
   t.equal((await app.inject({ method: 'POST', url: '/login', payload: { code: await codeFor(sandbox, 'u1') } })).statusCode, 200, 'a login without a replica succeeds')
   const stored = JSON.parse(await probe.get('miro:token:{u1}') as string) as MiroTokenState
-  await probe.set('miro:token:{u1}', JSON.stringify({ ...stored, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() }), 'KEEPTTL')
+  await probe.set('miro:token:{u1}', JSON.stringify({ ...stored, tokenExpiresAt: PAST() }), 'KEEPTTL')
 
   const since = sandbox.tokenCalls.length
   t.equal((await app.inject('/me')).statusCode, 200, 'a refresh whose pair no replica acknowledged answers 200')

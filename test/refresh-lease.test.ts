@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { MiroTokenState } from '../index'
 import { LEASE_MS } from '../lib/lifecycle/lease'
 import { buildApp, freshCode, sandboxAndRedis } from './helpers/app'
+import { PAST } from './helpers/expiry'
 
 t.test('a refresh longer than the lease keeps the lock: the other instance waits for it and refreshes nothing', async (t) => {
   const { sandbox, redis, probe } = await sandboxAndRedis(t)
@@ -19,7 +20,7 @@ t.test('a refresh longer than the lease keeps the lock: the other instance waits
   const [a, b] = instances as [typeof instances[0], typeof instances[0]]
   await a.inject({ method: 'POST', url: '/login', payload: { code: await freshCode(sandbox) } })
   const state = JSON.parse(await probe.get('miro:token:{u1}') ?? '') as MiroTokenState
-  await probe.set('miro:token:{u1}', JSON.stringify({ ...state, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() }))
+  await probe.set('miro:token:{u1}', JSON.stringify({ ...state, tokenExpiresAt: PAST() }))
 
   // Miro takes one lease and a half for the first refresh.
   sandbox.failTokenEndpoint({ delayMs: LEASE_MS * 1.5, times: 1 })

@@ -8,8 +8,8 @@ import { startSandbox, type Sandbox } from '../sandbox/index'
 import type { FastifyMiroOptions, MiroTokenState } from '../index'
 import { Browser, buildApp, freshCode } from './helpers/app'
 import { startPrivateRedis, startRedis } from './helpers/redis'
+import { PAST } from './helpers/expiry'
 
-const PAST = (): string => new Date(Date.now() - 1000).toISOString()
 const refreshes = (sandbox: Sandbox): number => sandbox.tokenCalls.filter((c) => c.grantType === 'refresh_token' && c.ok).length
 
 /** An instance of an app keyed by an `x-user` header, tokens in Redis. */

@@ -6,10 +6,10 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import type { MiroTokenState } from '../index'
 import { Browser, buildApp, sandboxAndRedis } from './helpers/app'
+import { PAST } from './helpers/expiry'
 
 const PREFIX = 'miro:token:'
 const indexKey = (miroUserId: string): string => PREFIX + 'miro-user:{' + miroUserId + '}'
-const PAST = (): string => new Date(Date.now() - 1000).toISOString()
 
 t.test('revokeAll logs one Miro user out of three browsers on two instances', async (t) => {
   const { sandbox, redis, probe } = await sandboxAndRedis(t)

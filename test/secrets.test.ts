@@ -6,6 +6,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import { startSandbox } from '../sandbox/index'
 import type { MiroTokenState } from '../index'
 import { Browser, buildApp, pathOf } from './helpers/app'
+import { PAST } from './helpers/expiry'
 
 t.test('secrets never reach logs, errors or responses', async (t) => {
   const sandbox = await startSandbox()
@@ -30,7 +31,7 @@ t.test('secrets never reach logs, errors or responses', async (t) => {
   app.get('/state', async (request) => await request.miro.getState('x') ?? null)
   app.post('/expire', async (request) => {
     const state = await request.miro.getState('x')
-    await request.miro.setState('x', { ...state!, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() })
+    await request.miro.setState('x', { ...state!, tokenExpiresAt: PAST() })
     return ''
   })
 

@@ -16,8 +16,8 @@ import { createSealCodec, parseEncryptionKeys } from '../lib/seal'
 import { redisSessionStore } from '../examples/redis-session-store'
 import { Browser, buildApp } from './helpers/app'
 import { startRedis } from './helpers/redis'
+import { PAST } from './helpers/expiry'
 
-const PAST = (): string => new Date(Date.now() - 1000).toISOString()
 const DAY_S = 24 * 60 * 60
 const refreshes = (sandbox: Sandbox): number => sandbox.tokenCalls.filter((c) => c.grantType === 'refresh_token' && c.ok).length
 const recordKey = (pointer: string): string => 'miro-token:' + pointer.slice('r1 '.length)

@@ -11,6 +11,7 @@ import { encodeUserId, lockKey, tokenKey } from '../lib/storage/keys'
 import type { MiroTokenState } from '../lib/state'
 import { buildApp, REDIRECT_URL } from './helpers/app'
 import { startPrivateRedis, type RedisServer } from './helpers/redis'
+import { PAST } from './helpers/expiry'
 
 const SEED = 42
 const PREFIX = 'miro:token:'
@@ -214,7 +215,7 @@ t.test('end to end: refreshing under hostile ids uses their own lock and leaves 
     const code = new URL(await sandbox.approve(authorize)).searchParams.get('code')
     const state = (await app.inject({ method: 'POST', url: '/exchange', payload: { code } })).json() as MiroTokenState
     // Expired: the next getAccessToken refreshes, under this id's refresh lock.
-    const expired = { ...state, tokenExpiresAt: new Date(Date.now() - 1000).toISOString() }
+    const expired = { ...state, tokenExpiresAt: PAST() }
     t.equal((await app.inject({ method: 'POST', url: '/set', payload: { id, state: expired } })).statusCode, 204)
     before.set(id, expired)
   }

@@ -34,7 +34,10 @@ export const SERVERS: Record<string, Entry> = {
   'session-auth-by-hand': { build: async () => fastifyApps().sessionAuthByHand(), login: true },
   'session-auth-express-recipe': { build: async () => expressApps().sessionRecipe(), login: true },
   'storm-plugin': { build: async (c) => fastifyApps().stormWithPlugin(c), login: false },
-  'storm-express-recipe': { build: async (c) => expressApps().stormRecipe(c), login: false }
+  'storm-express-recipe': { build: async (c) => expressApps().stormRecipe(c), login: false },
+  'api10-plugin': { build: async (c) => fastifyApps().api10WithPlugin(c), login: false },
+  'api10-sdk': { build: async (c) => fastifyApps().api10WithSdk(c), login: false },
+  'users-plugin': { build: async (c) => fastifyApps().usersWithPlugin(c), login: false }
 }
 
 function isFastify (built: FastifyInstance | ExpressServer): built is FastifyInstance {

@@ -4,10 +4,12 @@ import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import fastifyRedis from '@fastify/redis'
 import fastifyMiro, { type FastifyMiroOptions } from '../../index'
+import { Miro } from '@mirohq/miro-api'
 import {
-  BENCH_STATE, BENCH_USER, CLIENT_ID, CLIENT_SECRET, COOKIE_SECRET, REDIRECT_URL, SESSION_SECRET, STORM_USER, pluginKey
+  API_USER, BENCH_STATE, BENCH_USER, CLIENT_ID, CLIENT_SECRET, COOKIE_SECRET, REDIRECT_URL, SESSION_SECRET, STORM_USER, pluginKey
 } from '../fixtures'
 import type { ServerConfig } from '../protocol'
+import { RedisStorage, sandboxTokenMiro } from './recipe'
 
 /** Untyped access to session keys, so the bench adds no global type augmentation. */
 interface LooseSession { sessionId: string, get (key: string): unknown, set (key: string, value: unknown): void }
@@ -124,6 +126,55 @@ export async function stormWithPlugin (config: ServerConfig): Promise<FastifyIns
   })
   app.get('/', async (request) => {
     await request.miro.getAccessToken(STORM_USER)
+    return { ok: true }
+  })
+  return app
+}
+
+function requireSandbox (config: ServerConfig): NonNullable<ServerConfig['sandbox']> {
+  if (!config.sandbox) throw new Error('this scenario needs config.sandbox')
+  return config.sandbox
+}
+
+/** Ten Miro API calls (ten first pages of getAllBoards) as `api`: the API-heavy route. */
+async function tenCalls (api: ReturnType<Miro['as']>): Promise<{ boards: number }> {
+  let boards = 0
+  for (let i = 0; i < 10; i++) {
+    for await (const board of api.getAllBoards()) if (board.id) boards++
+  }
+  return { boards }
+}
+
+/** 7. A route making 10 API calls against the sandbox, fastify-miro on Redis. */
+export async function api10WithPlugin (config: ServerConfig): Promise<FastifyInstance> {
+  const sandbox = requireSandbox(config)
+  const app = Fastify()
+  await app.register(fastifyRedis, { url: requireRedis(config) })
+  await app.register(fastifyMiro, { clientId: sandbox.clientId, clientSecret: sandbox.clientSecret, redirectUrl: REDIRECT_URL, basePath: sandbox.url, storage: 'redis', routes: false })
+  app.get('/', async (request) => tenCalls(request.miro.as(API_USER)))
+  return app
+}
+
+/** 7 (reference). The same route with the plain SDK and the guide's RedisStorage (one client for the app, as the guide does). */
+export async function api10WithSdk (config: ServerConfig): Promise<FastifyInstance> {
+  const sandbox = requireSandbox(config)
+  const storage = new RedisStorage(requireRedis(config))
+  const SandboxMiro = sandboxTokenMiro(sandbox.url)
+  const miro = new SandboxMiro({ clientId: sandbox.clientId, clientSecret: sandbox.clientSecret, redirectUrl: REDIRECT_URL, basePath: sandbox.url, storage })
+  const app = Fastify()
+  app.addHook('onClose', () => storage.close())
+  app.get('/', async () => tenCalls(miro.as(API_USER)))
+  return app
+}
+
+/** 8 and 9. fastify-miro on Redis, a token for the user named by `?u=` (refresh ahead, storms of many users). */
+export async function usersWithPlugin (config: ServerConfig): Promise<FastifyInstance> {
+  const sandbox = requireSandbox(config)
+  const app = Fastify()
+  await app.register(fastifyRedis, { url: requireRedis(config) })
+  await app.register(fastifyMiro, { clientId: sandbox.clientId, clientSecret: sandbox.clientSecret, redirectUrl: REDIRECT_URL, basePath: sandbox.url, storage: 'redis', routes: false })
+  app.get<{ Querystring: { u?: string } }>('/', async (request) => {
+    await request.miro.getAccessToken(request.query.u ?? '')
     return { ok: true }
   })
   return app

@@ -13,10 +13,10 @@ import { MemoryStore } from '@fastify/session'
 import { startSandbox, type Sandbox } from '../../sandbox/index'
 import { Browser, buildApp } from '../helpers/app'
 import { byStatus, reportFigures, tokenCallsSince } from '../helpers/fault-harness'
+import { PAST } from '../helpers/expiry'
 
 /** gap 0, 1, 2 ms × both orders, twice. */
 const RUNS = 12
-const PAST = (): string => new Date(Date.now() - 1000).toISOString()
 
 async function sessionApp (t: Test, sandbox: Sandbox, store?: InstanceType<typeof MemoryStore>): Promise<FastifyInstance> {
   const app = await buildApp({ sandbox, ...(store ? { sessionStore: store } : {}) })

@@ -15,9 +15,9 @@ import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox/i
 import { REDIRECT_URL } from './app'
 import { buildFaultApp, type FaultAppOptions, type MiroEndpoint } from './fault-app'
 import { startPrivateRedis, type RedisServer } from './redis'
+import { PAST } from './expiry'
 
 export const PREFIX = 'miro:token:'
-const PAST = (): string => new Date(Date.now() - 1000).toISOString()
 
 export interface World {
   sandbox: Sandbox
