@@ -87,11 +87,15 @@ t.test('Redis Sentinel: master + replica + sentinel', async (t) => {
     t.same(sandbox.refreshTokensOf(two.miroUserId), [], 'and revoked at Miro')
   })
 
-  const setups: Array<{ name: string, redis: Record<string, unknown>, plugin?: Record<string, unknown>, lossless: boolean }> = [
+  const all: Array<{ name: string, redis: Record<string, unknown>, plugin?: Record<string, unknown>, lossless: boolean }> = [
     { name: 'default ioredis', redis: {}, lossless: false },
     { name: 'failoverDetector', redis: { failoverDetector: true }, lossless: false },
     { name: 'failoverDetector + waitReplicas 1', redis: { failoverDetector: true }, plugin: { redis: { waitReplicas: 1 } }, lossless: true }
   ]
+  // The two setups that lose pairs only report how many (nothing holds there to assert): they
+  // are measured by `npm run bench` (its faults section sets SENTINEL_SETUPS=all); `npm test`
+  // runs the setup whose claim it asserts.
+  const setups = process.env.SENTINEL_SETUPS === 'all' ? all : all.filter((s) => s.lossless)
   for (const setup of setups) {
     await t.test(`${FAULT} failover, a storm ${STORM_AT_MS} ms into it: ${setup.name}`, async (t) => {
       // The previous failover's old master must be a replica again, caught up.
@@ -129,7 +133,7 @@ t.test('Redis Sentinel: master + replica + sentinel', async (t) => {
       const fresh = await inProcessInstance(t, 'fresh', appOptions({ failoverDetector: true }))
       const loss = await usersLoggedOut(world, users, instances, fresh)
       const statuses = byStatus(samples)
-      reportFigures(t, `sentinel ${FAULT} failover, storm at ${STORM_AT_MS} ms: ${setup.name}`, {
+      reportFigures(t, `sentinel ${FAULT} failover, storm at ${STORM_AT_MS} ms (${setup.name})`, {
         users: USERS,
         requests: samples.length,
         statuses,

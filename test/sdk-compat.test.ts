@@ -14,7 +14,7 @@ const REDIRECT = 'http://127.0.0.1:3000/auth/miro/callback'
 for (const name of ['MIRO_CLIENT_ID', 'MIRO_CLIENT_SECRET', 'MIRO_REDIRECT_URL']) delete process.env[name]
 
 /** An app with a plain SDK Storage (a Map) and no routes; resolves with one request's client. */
-async function clientOf (t: Test, opts: FastifyMiroOptions, saved = new Map<string, unknown>()): Promise<{ miro: MiroClient, app: FastifyInstance, saved: Map<string, unknown> }> {
+async function clientOf (t: Test, opts: FastifyMiroOptions, saved = new Map<string, unknown>()): Promise<{ miro: MiroClient, app: FastifyInstance, saved: Map<string, unknown>, next: () => Promise<MiroClient> }> {
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(fastifyMiro, {
@@ -26,7 +26,9 @@ async function clientOf (t: Test, opts: FastifyMiroOptions, saved = new Map<stri
   let miro: MiroClient | undefined
   app.get('/', async (request) => { miro = request.miro; return 'ok' })
   await app.inject('/')
-  return { miro: miro as MiroClient, app, saved }
+  // request.miro of another request to the same app
+  const next = async (): Promise<MiroClient> => { await app.inject('/'); return miro as MiroClient }
+  return { miro: miro as MiroClient, app, saved, next }
 }
 
 let sandbox: Sandbox
@@ -110,10 +112,15 @@ t.test('exchangeCodeForAccessToken', async (t) => {
 })
 
 t.test('differs: getAccessToken refreshes an expired token, but not through getToken()', async (t) => {
-  const { miro, saved } = await clientOf(t, sandboxOptions())
-  await miro.exchangeCodeForAccessToken('123', codeIn(await callbackUrl(miro)))
+  const first = await clientOf(t, sandboxOptions())
+  await first.miro.exchangeCodeForAccessToken('123', codeIn(await callbackUrl(first.miro)))
+  const { saved } = first
   const stored = saved.get('123') as State
   saved.set('123', { ...stored, tokenExpiresAt: '2022-08-08T08:08:08.000Z' })
+  // Also a difference: request.miro reads a user's state once per request, so a write behind its
+  // back is seen by the next request's client (the SDK reads storage before every call).
+  t.equal(await first.miro.getAccessToken('123'), stored.accessToken, 'the same request: the state it read')
+  const miro = await first.next()
   let overridden = 0
   miro.getToken = async () => { overridden++; return 'newToken' }
   const calls = sandbox.tokenCalls.length
