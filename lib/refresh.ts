@@ -50,6 +50,11 @@ export class TokenRefresher {
   private readonly flights = new Map<string, Promise<MiroTokenState>>()
   /** The state each refresh at Miro right now replaces: a logout racing it revokes that one too. */
   private readonly rotating = new Map<string, MiroTokenState>()
+  /**
+   * Logouts waiting for a refresh of the user: each learns of the state that refresh rotates
+   * even when it reaches Miro after the logout began (its access token stays live at Miro).
+   */
+  private readonly settling = new Map<string, Set<MiroTokenState[]>>()
   readonly pending: PendingWrites
   private readonly limitMs: number
 
@@ -109,11 +114,22 @@ export class TokenRefresher {
    */
   async settle (store: TokenStore, userId: UserKey): Promise<MiroTokenState[]> {
     const key = store.flightKey(userId)
-    const replaced = this.rotating.get(key)
+    const replaced: MiroTokenState[] = []
+    const rotating = this.rotating.get(key)
+    if (rotating !== undefined) replaced.push(rotating)
     const flight = this.flights.get(key)
-    if (flight !== undefined) await this.withinRequestLimit(flight).catch(() => {})
-    const held = this.pending.take(store, userId)
-    return replaced === undefined ? held : [...held, replaced]
+    if (flight !== undefined) {
+      let waiting = this.settling.get(key)
+      if (waiting === undefined) this.settling.set(key, waiting = new Set())
+      waiting.add(replaced)
+      try {
+        await this.withinRequestLimit(flight).catch(() => {})
+      } finally {
+        waiting.delete(replaced)
+        if (waiting.size === 0 && this.settling.get(key) === waiting) this.settling.delete(key)
+      }
+    }
+    return [...this.pending.take(store, userId), ...replaced]
   }
 
   /** App close: refreshes in flight get httpTimeout to finish, pending writes one last try. */
@@ -180,6 +196,7 @@ export class TokenRefresher {
     let fresh: MiroTokenState
     const key = store.flightKey(userId)
     this.rotating.set(key, from)
+    for (const seen of this.settling.get(key) ?? []) seen.push(from)
     try {
       const body = await requestToken(this.endpoint, 'token refresh', {
         grant_type: 'refresh_token',
