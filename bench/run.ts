@@ -3,7 +3,8 @@
 // writes bench/RESULTS.md
 // (--quick writes its report to the OS temp directory instead, leaving RESULTS.md alone;
 // --rerender rebuilds RESULTS.md from bench/results.json, the last full run's data;
-// --only-new, or BENCH_ONLY_NEW=1, runs only issue 17's scenarios 7–10 and writes their report to the temp directory).
+// --only-new, or BENCH_ONLY_NEW=1, runs only issue 17's scenarios 7–10 and writes their report to the temp directory;
+// BENCH_NEW_SCENARIOS=8 (a comma list) runs only those of them).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
