@@ -5,13 +5,11 @@
 import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
-import { Redis } from 'ioredis'
-import { startSandbox, type Sandbox } from '../sandbox/index'
+import type { Sandbox } from '../sandbox/index'
 import type { MiroTokenState } from '../index'
 import { REFRESH_AHEAD_MS, stillAccepted } from '../lib/state'
-import { buildApp, freshCode } from './helpers/app'
+import { buildApp, freshCode, sandboxAndRedis } from './helpers/app'
 import { IN_MARGIN, PAST } from './helpers/expiry'
-import { startRedis } from './helpers/redis'
 
 const KEY = 'miro:token:{u1}'
 const DELAY_MS = 1500
@@ -27,12 +25,7 @@ async function instance (t: Test, sandbox: Sandbox, url: string, logLines?: stri
 }
 
 async function setup (t: Test) {
-  const redis = await startRedis()
-  const probe = new Redis(redis.url)
-  t.teardown(async () => { probe.disconnect(); await redis.stop() })
-  await probe.flushall()
-  const sandbox = await startSandbox()
-  t.teardown(() => sandbox.close())
+  const { redis, probe, sandbox } = await sandboxAndRedis(t)
   const stored = async (): Promise<MiroTokenState> => JSON.parse(await probe.get(KEY) ?? '') as MiroTokenState
   /** Logs in on `app` and sets the stored expiry; returns the state as it was. */
   const loginExpiring = async (app: FastifyInstance, tokenExpiresAt: string): Promise<MiroTokenState> => {

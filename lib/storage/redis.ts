@@ -139,6 +139,11 @@ export class RedisCommands {
     return this.inFlight.length
   }
 
+  /** Whether commands go one at a time (a stall's probe): then sending two at once fails the second. */
+  get oneAtATime (): boolean {
+    return this.stalled && this.breaker
+  }
+
   /** Whether the sweeper's timer runs (only while commands are in flight): for tests. */
   get sweeping (): boolean {
     return this.sweeper !== undefined
@@ -311,9 +316,22 @@ export function createRedisStore (
     commands.send('redis get', () => client.get(legacyTokenKey(keyPrefix, userId)))
   const dropLegacy = (userId: UserKey): Promise<unknown> =>
     commands.send('redis del', () => client.del(legacyTokenKey(keyPrefix, userId)))
-  const moveLegacy = async (userId: UserKey, key: string): Promise<string | null> => {
+  // A write that cannot know whether a 0.1 key is left (that would take a read) deletes it
+  // alongside: two keys in different slots, so not one MULTI on a Cluster, but one round trip
+  // of latency; either failing fails the write. During a stall's probe only one command may be
+  // in flight: then one after the other, as the probe's answer ends the stall.
+  const withDropLegacy = async (userId: UserKey, write: () => Promise<unknown>): Promise<void> => {
+    if (commands.oneAtATime) {
+      await write()
+      await dropLegacy(userId)
+      return
+    }
+    await Promise.all([write(), dropLegacy(userId)])
+  }
+  // undefined: no 0.1 key; else the tagged key's value once copied.
+  const moveLegacy = async (userId: UserKey, key: string): Promise<string | null | undefined> => {
     const raw = await readLegacy(userId)
-    if (raw === null) return null
+    if (raw === null) return undefined
     const ms = await commands.send('redis pttl', () => client.pttl(legacyTokenKey(keyPrefix, userId)))
     await commands.send('redis set', () => ms > 0 ? client.set(key, raw, 'PX', ms, 'NX') : client.set(key, raw, 'NX'))
     return await commands.send('redis get', () => client.get(key)) // this copy, or one another instance made first
@@ -331,14 +349,13 @@ export function createRedisStore (
       if (state === undefined && !hasUserId(userId)) return // nothing is stored without an id
       const key = tokenKey(keyPrefix, requireUserId(userId))
       if (state === undefined) {
-        await commands.send('redis del', () => client.del(key))
-        await dropLegacy(userId)
+        await withDropLegacy(userId, () => commands.send('redis del', () => client.del(key)))
         return
       }
       const seconds = expiryOf(state)
       const value = codec.encode(state, userId) as string
       const connection = commands.connection
-      await commands.send('redis set', () => seconds === undefined ? client.set(key, value) : client.set(key, value, 'EX', seconds))
+      await withDropLegacy(userId, () => commands.send('redis set', () => seconds === undefined ? client.set(key, value) : client.set(key, value, 'EX', seconds)))
       // A login (or setState): stored on the master either way. Failing it now would not
       // unwrite it, and would spend the user's code for nothing: a warning says what is at risk.
       if (acks !== undefined) {
@@ -346,7 +363,6 @@ export function createRedisStore (
           log.warn({ reason: err.message }, 'fastify-miro: a stored Miro token state was not acknowledged by redis.waitReplicas replicas: a failover now can lose it')
         })
       }
-      await dropLegacy(userId)
     },
     // The codec may seal (a random IV per write), so the access token is compared in Node on the
     // decoded state, and the script writes only if the key still holds the very bytes read.
@@ -356,7 +372,13 @@ export function createRedisStore (
       const seconds = next === undefined ? undefined : expiryOf(next)
       const write = next === undefined ? ['del', '', ''] : ['set', codec.encode(next, userId) as string, seconds === undefined ? '' : String(seconds)]
       let raw = await commands.send('redis get', () => client.get(key))
-      if (raw === null) raw = await moveLegacy(userId, key)
+      // Only a key this call moved can still be there (0.1 instances alongside are not supported).
+      let moved = false
+      if (raw === null) {
+        const copied = await moveLegacy(userId, key)
+        moved = copied !== undefined
+        raw = copied ?? null
+      }
       for (let attempt = 1; ; attempt++) {
         const current = read(raw, userId)
         if (acks !== undefined && next !== undefined && current !== undefined && current.accessToken === next.accessToken && expected !== next.accessToken) {
@@ -383,7 +405,7 @@ export function createRedisStore (
           // Not for a delete: a lost delete leaves a pair that was revoked at Miro anyway.
           // Short: the replace rejects, so a refresh keeps its pair in the pending-write journal.
           if (acks !== undefined && next !== undefined) await acks.acknowledged(connection)
-          await dropLegacy(userId)
+          if (moved) await dropLegacy(userId)
           return { replaced: true }
         }
         raw = answer as string | null // the value that was there instead

@@ -3,7 +3,6 @@
 // processes, users logged in through the sandbox, a bounded load, and the one figure that
 // matters: how many users were logged out once the fault is over.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { appendFileSync } from 'node:fs'
 import { Agent, request as httpRequest } from 'node:http'
 import { join } from 'node:path'
@@ -14,7 +13,7 @@ import { Redis } from 'ioredis'
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox/index'
 import { REDIRECT_URL } from './app'
 import { buildFaultApp, type FaultAppOptions, type MiroEndpoint } from './fault-app'
-import { startPrivateRedis, type RedisServer } from './redis'
+import { killProcess, startPrivateRedis, type RedisServer } from './redis'
 import { PAST } from './expiry'
 
 export const PREFIX = 'miro:token:'
@@ -139,12 +138,7 @@ export async function childInstance (t: Test, name: string, opts: FaultAppOption
   const child: ChildProcess = spawn(process.execPath, [...process.execArgv, CHILD, JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const kill = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    const exited = once(child, 'exit')
-    child.kill('SIGKILL')
-    await exited
-  }
+  const kill = (): Promise<void> => killProcess(child)
   t.teardown(kill)
   const port = await new Promise<number>((resolve, reject) => {
     let out = ''

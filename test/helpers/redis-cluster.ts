@@ -2,13 +2,11 @@
 // loopback ports, joined with `redis-cli --cluster create`, persistence off. Each node can be
 // paused (SIGSTOP) and resumed by pid; all are killed when the test ends.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Redis } from 'ioredis'
-import { freePort } from './redis'
+import { freePort, killProcess, waitUntilReady } from './redis'
 
 export interface ClusterNode { port: number, pid: number }
 
@@ -45,23 +43,7 @@ export async function startRedisCluster (opts: RedisClusterOptions = {}): Promis
     children.push(child)
     nodes.push({ port, pid: child.pid as number })
   }
-  for (const { port } of nodes) {
-    const deadline = Date.now() + 10_000
-    for (;;) {
-      const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-      probe.on('error', () => {})
-      try {
-        await probe.connect()
-        await probe.ping()
-        probe.disconnect()
-        break
-      } catch (err) {
-        probe.disconnect()
-        if (Date.now() > deadline) throw err
-        await sleep(30)
-      }
-    }
-  }
+  for (const { port } of nodes) await waitUntilReady(`redis://127.0.0.1:${port}`, 10_000)
   const created = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 })
   if (created.status !== 0) throw new Error('redis-cli --cluster create failed: ' + created.stdout + created.stderr)
   // Every node must agree that all slots are served before a client can rely on it.
@@ -98,12 +80,7 @@ export async function startRedisCluster (opts: RedisClusterOptions = {}): Promis
       for (const { pid } of nodes) {
         try { process.kill(pid, 'SIGCONT') } catch {}
       }
-      await Promise.all(children.map(async (c) => {
-        if (c.exitCode !== null || c.signalCode !== null) return
-        const exited = once(c, 'exit')
-        c.kill('SIGKILL')
-        await exited
-      }))
+      await Promise.all(children.map(killProcess))
       process.off('exit', killAll)
       await rm(dir, { recursive: true, force: true })
     }

@@ -5,13 +5,12 @@
 // resumed by pid, or a failover forced with SENTINEL FAILOVER; every process is killed when the
 // test ends, and on process exit.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import { freePort } from './redis'
+import { freePort, killProcess, waitUntilReady } from './redis'
 
 export const MASTER_NAME = 'miro-master'
 export const DOWN_AFTER_MS = 500
@@ -52,23 +51,7 @@ export interface SentinelTopology {
 
 const BASE = ['--bind', '127.0.0.1', '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0']
 
-async function waitForPing (port: number, limitMs = 10_000): Promise<void> {
-  const deadline = Date.now() + limitMs
-  for (;;) {
-    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-    probe.on('error', () => {})
-    try {
-      await probe.connect()
-      await probe.ping()
-      probe.disconnect()
-      return
-    } catch (err) {
-      probe.disconnect()
-      if (Date.now() > deadline) throw err
-      await sleep(30)
-    }
-  }
-}
+const waitForPing = (port: number): Promise<void> => waitUntilReady(`redis://127.0.0.1:${port}`, 10_000)
 
 export async function startRedisSentinel (opts: { replicas?: number, sentinels?: number } = {}): Promise<SentinelTopology> {
   const replicas = opts.replicas ?? 1
@@ -189,10 +172,7 @@ export async function startRedisSentinel (opts: { replicas?: number, sentinels?:
     },
     async kill (node) {
       const child = children.get(node.pid)
-      if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
-      const exited = once(child, 'exit')
-      child.kill('SIGKILL')
-      await exited
+      if (child !== undefined) await killProcess(child)
     },
     pause (node) { process.kill(node.pid, 'SIGSTOP') },
     resume (node) { process.kill(node.pid, 'SIGCONT') },
@@ -202,12 +182,7 @@ export async function startRedisSentinel (opts: { replicas?: number, sentinels?:
       for (const pid of children.keys()) {
         try { process.kill(pid, 'SIGCONT') } catch {}
       }
-      await Promise.all([...children.values()].map(async (c) => {
-        if (c.exitCode !== null || c.signalCode !== null) return
-        const exited = once(c, 'exit')
-        c.kill('SIGKILL')
-        await exited
-      }))
+      await Promise.all([...children.values()].map(killProcess))
       process.off('exit', killAll)
       await rm(dir, { recursive: true, force: true })
     }

@@ -35,8 +35,9 @@ function hasRedisServer (): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0
 }
 
-async function waitUntilReady (url: string): Promise<void> {
-  const deadline = Date.now() + 15_000
+/** Waits (at most `limitMs`) until the redis-server (or sentinel) at `url` answers PING. */
+export async function waitUntilReady (url: string, limitMs = 15_000): Promise<void> {
+  const deadline = Date.now() + limitMs
   for (;;) {
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
     probe.on('error', () => {})
@@ -51,6 +52,14 @@ async function waitUntilReady (url: string): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 30))
     }
   }
+}
+
+/** SIGKILL, and wait until the process is gone (at once when it already is). */
+export async function killProcess (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGKILL')
+  await exited
 }
 
 /**
@@ -73,11 +82,7 @@ export async function startPrivateRedis (opts: { persistent?: boolean } = {}): P
     await waitUntilReady(url)
   }
   const kill = async (): Promise<void> => {
-    const c = child
-    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return
-    const exited = once(c, 'exit')
-    c.kill('SIGKILL')
-    await exited
+    if (child !== undefined) await killProcess(child)
   }
   const stop = async (): Promise<void> => {
     await kill()
