@@ -20,7 +20,17 @@ import { fmtInt, fmtMs, fmtRatio } from './stats'
 import { sandboxLogin } from './storm'
 import type { CheckVerdict } from './summary'
 
-export interface ApiHeavyRun { side: 'plugin' | 'sdk', rps: number, p99: number, requests: number, getsPerRequest: number, failures: number }
+export interface ApiHeavyRun {
+  side: 'plugin' | 'sdk'
+  rps: number
+  p99: number
+  requests: number
+  getsPerRequest: number
+  failures: number
+  /** Shares of one core: the server, and this process (the load generator and the sandbox). */
+  serverCpu?: number
+  loadCpu?: number
+}
 export interface LatencyFigures {
   n: number
   p50: number
@@ -50,6 +60,8 @@ export interface RoutesAndExpiryResult {
 
 const TOKEN_DELAY_MS = 300
 
+const pct = (share: number | undefined): string => share === undefined ? 'n/a' : `${Math.round(share * 100)} %`
+
 /** Calls of one command Redis has served so far (INFO commandstats). */
 async function commandCalls (env: BenchEnv, command: string): Promise<number> {
   const info = await env.redis.client.info('commandstats')
@@ -72,7 +84,7 @@ async function apiHeavyOnce (side: ApiHeavyRun['side'], sandbox: Sandbox, env: B
     const before = await commandCalls(env, 'get')
     const r = await runLoad(server, { connections: env.settings.connections, amount: env.settings.quick ? 100 : 2000 }, () => env.redis.cpuSeconds())
     const gets = await commandCalls(env, 'get') - before
-    return { side, rps: r.rps, p99: r.p99, requests: r.requests, getsPerRequest: r.requests === 0 ? NaN : gets / r.requests, failures: r.failures }
+    return { side, rps: r.rps, p99: r.p99, requests: r.requests, getsPerRequest: r.requests === 0 ? NaN : gets / r.requests, failures: r.failures, serverCpu: r.serverCpu, loadCpu: r.loadCpu }
   } finally {
     await server.stop()
   }
@@ -90,7 +102,7 @@ export async function runApiHeavy (env: BenchEnv): Promise<ApiHeavyRun[]> {
       for (const side of ['plugin', 'sdk'] as const) {
         const r = await apiHeavyOnce(side, sandbox, env)
         runs.push(r)
-        env.log(`  round ${round} ${side.padEnd(7)} ${Math.round(r.rps).toString().padStart(6)} req/s  p99 ${r.p99.toFixed(2)} ms  ${r.getsPerRequest.toFixed(2)} Redis GETs per request` + (r.failures ? `  FAILURES ${r.failures}` : ''))
+        env.log(`  round ${round} ${side.padEnd(7)} ${Math.round(r.rps).toString().padStart(6)} req/s  p99 ${r.p99.toFixed(2)} ms  ${r.getsPerRequest.toFixed(2)} Redis GETs per request  CPU: server ${pct(r.serverCpu)}, load generator + sandbox ${pct(r.loadCpu)}` + (r.failures ? `  FAILURES ${r.failures}` : ''))
       }
     }
     return runs
@@ -413,16 +425,27 @@ function mdTable (head: string[], rows: string[][]): string {
 export function routesAndExpirySection (r: RoutesAndExpiryResult): string {
   const sides = (['plugin', 'sdk'] as const).map((side) => {
     const runs = r.apiHeavy.filter((x) => x.side === side)
-    return { side, rps: med(runs.map((x) => x.rps)), p99: med(runs.map((x) => x.p99)), gets: med(runs.map((x) => x.getsPerRequest)), failures: runs.reduce((n, x) => n + x.failures, 0), rounds: runs.length }
+    return {
+      side,
+      rps: med(runs.map((x) => x.rps)),
+      p99: med(runs.map((x) => x.p99)),
+      gets: med(runs.map((x) => x.getsPerRequest)),
+      failures: runs.reduce((n, x) => n + x.failures, 0),
+      rounds: runs.length,
+      serverCpu: med(runs.map((x) => x.serverCpu ?? NaN)),
+      loadCpu: med(runs.map((x) => x.loadCpu ?? NaN)),
+      cpuPerRequest: med(runs.map((x) => (x.serverCpu ?? NaN) / x.rps * 1e6))
+    }
   })
   const sdkRps = sides[1]?.rps ?? NaN
   const growthBase = r.growth[0]
   return [
     '### 7. A route making 10 API calls (sandbox)',
     '',
-    mdTable(['Server', 'rounds', 'Redis GETs per request', 'req/s (median)', 'vs plain SDK', 'p99 ms', 'failed'], sides.map((s) => [
+    mdTable(['Server', 'rounds', 'Redis GETs per request', 'req/s (median)', 'vs plain SDK', 'p99 ms', 'server CPU', 'server CPU µs per request', 'load generator + sandbox CPU', 'failed'], sides.map((s) => [
       s.side === 'plugin' ? 'fastify-miro (redis)' : 'plain SDK + the guide\'s RedisStorage (reference)',
-      String(s.rounds), s.gets.toFixed(2), fmtInt(s.rps), fmtRatio(s.rps / sdkRps), fmtMs(s.p99), String(s.failures)
+      String(s.rounds), s.gets.toFixed(2), fmtInt(s.rps), fmtRatio(s.rps / sdkRps), fmtMs(s.p99), Number.isNaN(s.serverCpu) ? 'n/a' : pct(s.serverCpu),
+      Number.isNaN(s.cpuPerRequest) ? 'n/a' : fmtInt(s.cpuPerRequest), Number.isNaN(s.loadCpu) ? 'n/a' : pct(s.loadCpu), String(s.failures)
     ])),
     '',
     'GETs are counted by redis-server (INFO commandstats) over the measured seconds. Both servers call the same sandbox, which runs in the load generator\'s process: req/s include its cost alike.',
