@@ -9,6 +9,7 @@ import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import type { Storage } from '@mirohq/miro-api/dist/storage'
 import { Redis } from 'ioredis'
+import { createHash } from 'node:crypto'
 import diagnosticsChannel from 'node:diagnostics_channel'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startSandbox, type Sandbox } from '../sandbox/index'
@@ -17,6 +18,7 @@ import { legacyTokenKey, lockKey, loginIndexKey, tokenKey, usedLoginKey } from '
 import type { FastifyMiroOptions, MiroStorageErrorContext, MiroTokenState } from '../index'
 import { Browser, buildApp, pathOf } from './helpers/app'
 import { startPrivateRedis, startRedis } from './helpers/redis'
+import { startRedisCluster } from './helpers/redis-cluster'
 
 type Setup = 'signed-cookie' | 'session'
 const SETUPS: Setup[] = ['signed-cookie', 'session']
@@ -271,4 +273,43 @@ t.test('a custom Storage with claimLoginState makes states single-use across its
   t.equal(res.json().code, 'FST_MIRO_STORAGE_UNAVAILABLE')
   t.match(res.json().message, /claimLoginState must resolve to true \(first use\) or false/)
   t.equal(sandbox.tokenCalls.length, 1, 'nothing exchanged for it')
+})
+
+t.test('Redis Cluster: the claim is one key per command, so a replay on another instance is refused there too', async (t) => {
+  const cluster = await startRedisCluster()
+  t.teardown(() => cluster.stop())
+  const seeds = cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }))
+  const clients = [0, 1, 2].map(() => {
+    const client = new Redis.Cluster(seeds)
+    client.on('error', () => {})
+    t.teardown(() => { client.disconnect() })
+    return client
+  })
+  const probe = clients[2]!
+  const sandbox = await startSandbox()
+  t.teardown(() => sandbox.close())
+  const [a, b] = await Promise.all(clients.slice(0, 2).map(async (client) => {
+    const app = await buildApp({ sandbox, session: false, redisClient: client, miro: { storage: 'redis', userId: (request) => request.headers['x-user'] as string } })
+    t.teardown(() => app.close())
+    return app
+  }))
+  // Each marker has a hash tag of its own: logins go on until two of them are on different
+  // masters (at most 12: all on one master has a chance of 3^-11).
+  const nodes = new Set<number>()
+  let logins = 0
+  for (let i = 0; i < 12 && nodes.size < 2; i++, logins++) {
+    const login = await started(a!, sandbox)
+    const onB = copyOf(login.browser, b!)
+    t.equal((await login.browser.get(login.callback, { 'x-user': `user-${i}` })).statusCode, 302, `login ${i + 1} on A`)
+    const replay = await onB.get(pathOf(await sandbox.approve(login.location)), { 'x-user': 'intruder' })
+    t.equal(replay.statusCode, 403, `login ${i + 1}: its replay on B is refused`)
+    t.equal(replay.json().code, 'FST_MIRO_INVALID_STATE')
+    const stateId = createHash('sha256').update('fastify-miro login state\0').update(login.state).digest('base64url')
+    const key = usedLoginKey('miro:token:', stateId)
+    t.equal(await probe.get(key), '1', `login ${i + 1}: its state is marked used`)
+    nodes.add((await cluster.nodeOf(key)).port)
+  }
+  t.equal(sandbox.tokenCalls.length, logins, 'one exchange per login')
+  t.equal(await probe.exists(tokenKey('miro:token:', 'intruder')), 0, 'nothing stored for the replays')
+  t.ok(nodes.size >= 2, `the markers of ${logins} logins live on ${nodes.size} of the 3 masters`)
 })
