@@ -51,8 +51,8 @@ const plugin: FastifyPluginAsync<FastifyMiroOptions> = async (fastify, rawOption
   if (options.identity === 'idToken') decorateIdentity(fastify, createIdTokenReader(options.clientId, options.clientSecret))
   // 5. app.miro: the guard, and Miro outside a request (jobs, webhooks) on the shared storage.
   fastify.decorate('miro', { requireAuth: createGuard(options, fastify.prefix), userIdOf: options.userId, ...createAppMiro(context, storeFor, fastify.log) })
-  // 6. The login, callback and logout routes unless turned off.
-  if (options.routes !== false) registerRoutes(fastify, options, options.routes)
+  // 6. The login, callback and logout routes unless turned off; a shared store makes login states single-use across instances.
+  if (options.routes !== false) registerRoutes(fastify, options, options.routes, storeFor.shared?.usedLogins)
 }
 
 export const fastifyMiro = fp(plugin, { fastify: '5.x', name: 'fastify-miro' })

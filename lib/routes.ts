@@ -17,7 +17,7 @@ import { runOnLogin } from './on-login'
 import { safeReturnTo } from './return-to'
 import { hasUserId } from './storage/guard'
 import { sessionOf } from './storage/session'
-import type { UserKey } from './storage/types'
+import type { UsedLoginStates, UserKey } from './storage/types'
 
 export type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
@@ -124,8 +124,12 @@ function callbackHandler (options: ResolvedOptions, routes: ResolvedRoutes, pend
     if (!options.checkState) return complete(request, undefined, error)
     const login = pending.find(request, param(request, 'state'))
     if (login === undefined) throw error === undefined ? new MiroInvalidStateError() : callbackError(error)
+    const outcome = await ledger.once(login, param(request, 'code') ?? '', () => complete(request, login, error)).catch((err: unknown) => {
+      // A storage error before the login was used (its claim): the cookie stays, so a retry works.
+      if (!ledger.leftUnused(err)) pending.clear(reply, login)
+      throw err
+    })
     pending.clear(reply, login)
-    const outcome = await ledger.once(login, param(request, 'code') ?? '', () => complete(request, login, error))
     if (outcome === undefined) throw new MiroInvalidStateError()
     // A doubled callback answers with the session the first one logged in: the browser may
     // have dropped the first answer (a reload), and with it the only cookie of that session.
@@ -136,7 +140,8 @@ function callbackHandler (options: ResolvedOptions, routes: ResolvedRoutes, pend
   }
 }
 
-export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptions, routes: ResolvedRoutes): void {
+/** `usedLogins`: the shared store's used login states (lib/login-ledger.ts), when it has them. */
+export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptions, routes: ResolvedRoutes, usedLogins?: UsedLoginStates): void {
   const pending = pendingLogins(fastify, options)
   if (!options.customUserId && !fastify.hasRequestDecorator('session')) {
     throw new MiroOptionsError('options.userId is required without @fastify/session: the routes need to know whom the tokens belong to')
@@ -167,7 +172,7 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
   if (prefix !== '' && !routes.callbackPath.startsWith(prefix + '/')) {
     throw new MiroOptionsError(`the callback path '${routes.callbackPath}' (the path of redirectUrl) is outside the prefix '${prefix}' fastify-miro is registered under: point redirectUrl under '${prefix}', or register fastify-miro without a prefix`)
   }
-  const callback = callbackHandler(options, routes, pending, new LoginLedger())
+  const callback = callbackHandler(options, routes, pending, new LoginLedger(usedLogins))
   fastify.get(routes.callbackPath.slice(prefix.length), { logSerializers: { req: requestWithoutQuery } }, async (request, reply) => {
     try {
       const { location } = await callback(request, reply)

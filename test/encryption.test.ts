@@ -45,8 +45,12 @@ t.test('with encryption', async (t) => {
 
     const keys: string[] = []
     for await (const batch of probe.scanStream({ match: '*' })) keys.push(...(batch as string[]))
+    // The login's used state (a '1' under a hash of the state, lib/storage/used-logins.ts).
+    const used = keys.filter((key) => key.startsWith('miro:token:login-state:'))
+    t.equal(used.length, 1)
+    t.equal(await probe.get(used[0]!), '1')
     // The state, and the login index of its Miro user (app.miro.revokeAll): a set of storage keys.
-    const [index, ...states] = keys.sort()
+    const [index, ...states] = keys.filter((key) => !used.includes(key)).sort()
     t.equal(states.length, 1)
     t.match(index, /^miro:token:miro-user:\{[A-Za-z0-9_-]{43}\}$/, 'the index is named by an HMAC of the Miro user id')
     t.notOk(index!.includes(state.userId), 'no Miro user id in its name')

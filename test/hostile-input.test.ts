@@ -222,8 +222,9 @@ async function scanKeys (pattern: string): Promise<string[]> {
 
 /** Where token states are stored, anywhere: redis keys and session-store entries holding a state under the token key. */
 async function storedTokens (backend: Backend): Promise<string[]> {
-  // Every key under the prefix but the login index's (a set of keys per Miro user, no state).
-  const found = (await scanKeys(TOKEN_PREFIX + '*')).filter((key) => !key.startsWith(TOKEN_PREFIX + 'miro-user:'))
+  // Every key under the prefix but the login index's (a set of keys per Miro user, no state) and
+  // the used login states' (a '1' per state, expiring with the login).
+  const found = (await scanKeys(TOKEN_PREFIX + '*')).filter((key) => !key.startsWith(TOKEN_PREFIX + 'miro-user:') && !key.startsWith(TOKEN_PREFIX + 'login-state:'))
   for (const [id, session] of backend.sessions?.sessions ?? []) {
     // A session holds only a pointer (`r1 <id>`) to its token record, an entry of its own.
     const pointer = typeof session.miro === 'string' && session.miro.startsWith('r1 ')

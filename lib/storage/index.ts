@@ -10,6 +10,7 @@ import { createMemoryLoginIndex, createRedisLoginIndex, customLoginIndex, withLo
 import { createMemoryStore } from './memory'
 import { createRedisStore, type RedisClient } from './redis'
 import { sealedForRecord, sessionStoreFactory } from './session'
+import { createRedisUsedLogins, customUsedLogins } from './used-logins'
 import type { TokenStore } from './types'
 
 /** The store of a request; `shared`: the one store of every request, unless it is the session. */
@@ -55,7 +56,7 @@ export function createStoreFactory (fastify: FastifyInstance, options: ResolvedO
     const client = redisClientOf(fastify, options.redis.namespace)
     const redisStore = createRedisStore(client, options.redis, fastify.log, codec, options.storageTimeout)
     const index = createRedisLoginIndex(redisStore, client as RedisClient & RedisSets, options.redis.keyPrefix, options.redis.ttl, encryptionKeys)
-    store = withLoginIndex(redisStore, index, fastify.log)
+    store = { ...withLoginIndex(redisStore, index, fastify.log), usedLogins: createRedisUsedLogins(redisStore.commands, client, options.redis.keyPrefix) }
   } else if (storage === 'memory') {
     if (process.env.NODE_ENV === 'production') {
       fastify.log.warn("fastify-miro: storage 'memory' loses every login on restart and is not shared between instances: use 'redis' or 'session' in production")
@@ -65,6 +66,8 @@ export function createStoreFactory (fastify: FastifyInstance, options: ResolvedO
     store = createCustomStore(storage, fastify.log, codec, options.storageTimeout)
     const index = customLoginIndex(storage, options.storageTimeout)
     if (index !== undefined) store = withLoginIndex(store, index, fastify.log)
+    const usedLogins = customUsedLogins(storage, options.storageTimeout)
+    if (usedLogins !== undefined) store = { ...store, usedLogins }
   }
   const shared = store
   return Object.assign(() => shared, { shared })

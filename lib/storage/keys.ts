@@ -53,3 +53,12 @@ export function legacyTokenKey (keyPrefix: string, userId: UserKey): string {
 export function loginIndexKey (keyPrefix: string, miroUserId: string): string {
   return keyPrefix + 'miro-user:{' + encodeUserId(miroUserId) + '}'
 }
+
+/**
+ * Marks a login state as used (lib/storage/used-logins.ts), under a hash of the state, its own
+ * hash tag. Never equal to a token or lock key (those have "{" right after the prefix), a 0.1
+ * key (an encoded id holds no ':') or a login-index key ('miro-user:' vs 'login-state:').
+ */
+export function usedLoginKey (keyPrefix: string, stateId: string): string {
+  return keyPrefix + 'login-state:{' + encodeUserId(stateId) + '}'
+}

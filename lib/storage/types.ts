@@ -24,6 +24,17 @@ export interface TokenStore {
   readonly lock?: RefreshLock
   /** Which keys hold logins of a Miro user (app.miro.revokeAll), when the backend keeps that. */
   readonly logins?: LoginIndex
+  /** Login states used by any instance, when the backend is shared (Redis, a custom Storage that offers it). */
+  readonly usedLogins?: UsedLoginStates
+}
+
+/**
+ * "This login state was used", for every instance that shares the store: a copy of a
+ * pending-login cookie replayed on another instance finds its state used there too.
+ */
+export interface UsedLoginStates {
+  /** True for the first claim of `stateId` anywhere, false once claimed; kept for `lifeMs`. */
+  claim (stateId: string, lifeMs: number): Promise<boolean>
 }
 
 /**
