@@ -4,6 +4,8 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { HttpError } from '@mirohq/miro-api/dist/api/apis'
+import { MiroLowlevelApi } from '@mirohq/miro-api'
+import { API_FIELDS } from '../lib/api-auth'
 import { startSandbox, type Sandbox } from '../sandbox/index'
 import type { MiroTokenState } from '../index'
 import { boardNames, buildApp, freshCode } from './helpers/app'
@@ -106,4 +108,20 @@ t.test('other API errors pass through as the SDK throws them', async (t) => {
   t.same((await app.inject('/raw')).json(), { http: true, status: 404 })
   t.same(refreshCalls(sandbox), [], 'a 404 refreshes nothing')
   t.equal(data.has('u1'), true, 'and deletes nothing')
+})
+
+// lib/api-auth.ts gives each call a `this` of its own with copies of the low-level API's fields
+// (API_FIELDS), not an object made from the API itself: this holds while the SDK's low-level API
+// has exactly those fields and its methods read no other. An SDK upgrade that adds one fails here.
+t.test('the low-level API has exactly the fields each call copies, and its methods read no others', async (t) => {
+  const api = new MiroLowlevelApi(async () => 'token', 'http://127.0.0.1:1', () => {}, 1000)
+  t.same(Object.keys(api).sort(), [...API_FIELDS].sort(), 'its own fields are the copied ones')
+  const read = new Set<string>()
+  const proto = Object.getPrototypeOf(api) as Record<string, unknown>
+  const methods = Object.getOwnPropertyNames(proto).filter((name) => name !== 'constructor' && typeof proto[name] === 'function')
+  for (const name of methods) {
+    for (const match of String(proto[name]).matchAll(/\bthis\.([A-Za-z_$][\w$]*)/g)) read.add(match[1] as string)
+  }
+  t.ok(methods.length > 100, `${methods.length} methods looked at`)
+  t.same([...read].filter((field) => !(API_FIELDS as readonly string[]).includes(field)), [], 'no method reads another field of `this`')
 })
