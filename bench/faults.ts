@@ -4,7 +4,7 @@
 // measured with the same scenarios and in ../shared/notes/token-lifecycle.md).
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync, rmSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -129,12 +129,21 @@ export async function runFaults (repoRoot: string, log: (line: string) => void):
   log('\nFaults: the fault suite (test/faults/), once')
   const tap = join(repoRoot, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs')
   // Sentinel's failover too, with every client setup (npm test runs only the lossless one).
-  const child = spawn(process.execPath, [tap, '--reporter=terse', '--disable-coverage', 'test/faults/', 'test/redis-sentinel.test.ts'], {
+  // TAP output kept, so a failed run says which check failed (and its whole output stays readable).
+  const output = join(tmpdir(), `fastify-miro-faults-${process.pid}.tap`)
+  const child = spawn(process.execPath, [tap, '--reporter=tap', '--disable-coverage', 'test/faults/', 'test/redis-sentinel.test.ts'], {
     cwd: repoRoot,
     env: { ...process.env, FAULTS_REPORT: file, SENTINEL_SETUPS: 'all' },
-    stdio: ['ignore', 'ignore', 'inherit']
+    stdio: ['ignore', 'pipe', 'inherit']
   })
+  let tapText = ''
+  child.stdout?.on('data', (chunk: Buffer) => { tapText += chunk.toString() })
   const [code] = await once(child, 'exit') as [number | null]
+  if (code !== 0) {
+    writeFileSync(output, tapText)
+    for (const failed of tapText.split('\n').filter((l) => /^\s*not ok /.test(l))) log(`  ${failed.trim()}`)
+    log(`  (the suite's TAP output: ${output})`)
+  }
   let text = ''
   try {
     text = readFileSync(file, 'utf8')
