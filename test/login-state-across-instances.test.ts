@@ -16,8 +16,8 @@ import { startSandbox, type Sandbox } from '../sandbox/index'
 import { redisSessionStore } from '../examples/redis-session-store'
 import { legacyTokenKey, lockKey, loginIndexKey, tokenKey, usedLoginKey } from '../lib/storage/keys'
 import type { FastifyMiroOptions, MiroStorageErrorContext, MiroTokenState } from '../index'
-import { Browser, buildApp, pathOf } from './helpers/app'
-import { startPrivateRedis, startRedis } from './helpers/redis'
+import { Browser, buildApp, pathOf, sandboxAndRedis } from './helpers/app'
+import { startPrivateRedis } from './helpers/redis'
 import { startRedisCluster } from './helpers/redis-cluster'
 
 type Setup = 'signed-cookie' | 'session'
@@ -44,12 +44,7 @@ async function instance (t: Test, setup: Setup, sandbox: Sandbox, redisUrl: stri
 
 /** A sandbox, a Redis (a probe on it) and two instances A and B of `setup` sharing it. */
 async function twoInstances (t: Test, setup: Setup) {
-  const redis = await startRedis()
-  const probe = new Redis(redis.url)
-  t.teardown(async () => { probe.disconnect(); await redis.stop() })
-  await probe.flushall()
-  const sandbox = await startSandbox()
-  t.teardown(() => sandbox.close())
+  const { sandbox, redis, probe } = await sandboxAndRedis(t)
   // The session setup keeps its sessions in the same Redis, so both instances know every session.
   const sessions = setup === 'session' ? redisSessionStore(probe) : undefined
   const a = await instance(t, setup, sandbox, redis.url, sessions)
