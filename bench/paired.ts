@@ -2,7 +2,8 @@
 // same core. Whatever the host does to that core (on this VM its speed drifts by 15–50 % from
 // one second to the next), it does to both, so their ratio holds still where back-to-back runs
 // cannot resolve a few per cent. An A/A pair (a server against a second copy of itself) shows
-// how still: its ratio should be 1.00.
+// how still: its ratio should be 1.00. Every other round starts and loads the reference first,
+// so that whichever side goes first (a full run's A/A pairs read 0.98) favours neither.
 import { ServerChild } from './child'
 import { runLoad, type RunResult } from './load'
 import { checkBody, type BenchEnv } from './measure'
@@ -31,29 +32,40 @@ const scenarioOf = (server: string): Scenario => {
   return found
 }
 
-/** What is paired: every goal, then (calibration, full runs only) an A/A pair per kind of reference. */
-export function pairsToRun (calibrate: boolean): Array<{ id: string, candidate: Scenario, reference: Scenario }> {
+/**
+ * What is paired: every goal, then (calibration, full runs only) an A/A pair per kind of reference.
+ * `only`: the pairs with these ids (`--only-pairs`, BENCH_PAIRS=G2,A/A redis-plain), or all with the calibration when empty.
+ */
+export function pairsToRun (calibrate: boolean, only?: string[]): Array<{ id: string, candidate: Scenario, reference: Scenario }> {
   const goals = GOALS.map((g) => ({ id: g.id, candidate: scenarioOf(g.candidate), reference: scenarioOf(g.reference) }))
-  if (!calibrate) return goals
-  return [
-    ...goals,
-    ...['session-reference', 'redis-plain'].map((server) => ({ id: `A/A ${server}`, candidate: scenarioOf(server), reference: scenarioOf(server) }))
-  ]
+  const calibration = ['session-reference', 'redis-plain'].map((server) => ({ id: `A/A ${server}`, candidate: scenarioOf(server), reference: scenarioOf(server) }))
+  if (only !== undefined) {
+    const all = [...goals, ...calibration]
+    if (only.length === 0) return all
+    const unknown = only.filter((id) => !all.some((pair) => pair.id === id))
+    if (unknown.length) throw new Error(`unknown pairs ${unknown.join(', ')}: choose from ${all.map((pair) => pair.id).join(', ')}`)
+    return all.filter((pair) => only.includes(pair.id))
+  }
+  return calibrate ? [...goals, ...calibration] : goals
 }
 
-async function pairedRound (candidate: Scenario, reference: Scenario, env: BenchEnv): Promise<PairedRound> {
+/** Both sides at once; `referenceFirst` starts and loads the reference before the candidate. */
+async function pairedRound (candidate: Scenario, reference: Scenario, env: BenchEnv, referenceFirst: boolean): Promise<PairedRound> {
   const opts = { cpus: env.serverCpus }
-  const servers = await Promise.all([ServerChild.start(candidate.server, env.config, opts), ServerChild.start(reference.server, env.config, opts)])
+  const both = <T>(forCandidate: () => Promise<T>, forReference: () => Promise<T>): Promise<[T, T]> => referenceFirst
+    ? Promise.all([forReference(), forCandidate()]).then(([r, c]) => [c, r])
+    : Promise.all([forCandidate(), forReference()])
+  const servers = await both(() => ServerChild.start(candidate.server, env.config, opts), () => ServerChild.start(reference.server, env.config, opts))
   try {
     const [c, r] = servers
     await checkBody(c, candidate)
     await checkBody(r, reference)
     const load = { connections: env.settings.connections }
-    await Promise.all([runLoad(c, { ...load, duration: env.settings.warmupSeconds }), runLoad(r, { ...load, duration: env.settings.warmupSeconds })])
-    const [cr, rr] = await Promise.all([
-      runLoad(c, { ...load, duration: env.settings.measureSeconds }),
-      runLoad(r, { ...load, duration: env.settings.measureSeconds })
-    ])
+    await both(() => runLoad(c, { ...load, duration: env.settings.warmupSeconds }), () => runLoad(r, { ...load, duration: env.settings.warmupSeconds }))
+    const [cr, rr] = await both(
+      () => runLoad(c, { ...load, duration: env.settings.measureSeconds }),
+      () => runLoad(r, { ...load, duration: env.settings.measureSeconds })
+    )
     return { candidate: cr, reference: rr }
   } finally {
     await Promise.all(servers.map((s) => s.stop()))
@@ -67,10 +79,10 @@ export async function runPairs (env: BenchEnv): Promise<PairedResult[]> {
   }
   env.log(`\nPaired runs (candidate and reference at once, both on CPU ${env.serverCpus})`)
   const results: PairedResult[] = []
-  for (const { id, candidate, reference } of pairsToRun(!env.settings.quick)) {
+  for (const { id, candidate, reference } of pairsToRun(!env.settings.quick, env.settings.onlyPairs)) {
     const rounds: PairedRound[] = []
     for (let i = 1; i <= env.settings.pairedRounds; i++) {
-      const round = await pairedRound(candidate, reference, env)
+      const round = await pairedRound(candidate, reference, env, i % 2 === 0)
       rounds.push(round)
       env.log(`  ${id.padEnd(22)} round ${i}  ${candidate.server} ${Math.round(round.candidate.rps)} req/s, ` +
         `${reference.server} ${Math.round(round.reference.rps)} req/s: ${(round.candidate.rps / round.reference.rps).toFixed(3)}`)

@@ -8,6 +8,7 @@ import type { ProfileSummary } from './profile'
 import { routesAndExpirySection, type RoutesAndExpiryResult } from './routes-and-expiry'
 import type { Settings } from './settings'
 import type { SoakResult } from './soak'
+import { GOALS } from './scenarios'
 import { fmtCore, fmtInt, fmtMB, fmtMs, fmtRatio, median } from './stats'
 import type { StormResult } from './storm'
 import { handleTotal, type CheckVerdict, type GoalVerdict, type ScenarioSummary } from './summary'
@@ -103,6 +104,18 @@ function pairedRows (pairs: PairedResult[]): string[][] {
     fmtInt(median(p.rounds.map((r) => r.candidate.rps))), fmtInt(median(p.rounds.map((r) => r.reference.rps))),
     fmtRatio(p.ratio), range(p.range), fmtRatio(p.perCpuRatio)
   ])
+}
+
+/** The paired runs alone (`--only-pairs`), each goal's target beside its ratio. */
+export function pairedTable (pairs: PairedResult[], format: 'text' | 'markdown'): string {
+  const head = [...PAIRED_HEAD, 'target']
+  const rows = pairedRows(pairs).map((row, i) => [...row, targetOf(pairs[i]?.id)])
+  return format === 'text' ? pad([head, ...rows]) : mdTable(head, rows)
+}
+
+const targetOf = (id: string | undefined): string => {
+  const goal = GOALS.find((g) => g.id === id)
+  return goal === undefined ? '' : `≥ ${goal.target}× (judged ${goal.judgedBy})`
 }
 
 export function renderText (r: Report): string {

@@ -4,7 +4,8 @@
 // (--quick writes its report to the OS temp directory instead, leaving RESULTS.md alone;
 // --rerender rebuilds RESULTS.md from bench/results.json, the last full run's data;
 // --only-new, or BENCH_ONLY_NEW=1, runs only issue 17's scenarios 7–10 and writes their report to the temp directory;
-// BENCH_NEW_SCENARIOS=8 (a comma list) runs only those of them).
+// BENCH_NEW_SCENARIOS=8 (a comma list) runs only those of them;
+// --only-pairs runs only the paired runs, BENCH_PAIRS=G1,G2 (a comma list) only those pairs, and writes them to the temp directory).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,7 +17,7 @@ import { runPairs } from './paired'
 import { judgeRoutesAndExpiry, routesAndExpirySection, runRoutesAndExpiry } from './routes-and-expiry'
 import { profileServer, type ProfileSummary } from './profile'
 import { startBenchRedis } from './redis'
-import { BENCH_SOURCE_DIR, renderMarkdown, renderText, writeResults, type Report } from './report'
+import { BENCH_SOURCE_DIR, pairedTable, renderMarkdown, renderText, writeResults, type Report } from './report'
 import { GOALS, GROUPS, type Scenario } from './scenarios'
 import { settingsFrom } from './settings'
 import { sourceState } from './source'
@@ -70,6 +71,15 @@ async function main (): Promise<void> {
       writeFileSync(file, routesAndExpirySection(result) + '\n\n' + verdicts.map((v) => `- ${v.id} ${v.met ? 'met' : '**MISSED**'}: ${v.title}: ${v.measured}`).join('\n') + '\n')
       for (const v of verdicts) log(`${v.id} ${v.met ? 'met' : 'MISSED'}: ${v.title}: ${v.measured}`)
       log(`Report of the new scenarios written to ${file} (bench/RESULTS.md is left as it was).`)
+      return
+    }
+    if (settings.onlyPairs !== undefined) {
+      // Only the paired runs (e.g. BENCH_PAIRS=G2 for one goal's 9 rounds), written to the OS temp directory.
+      const pairs = await runPairs(env)
+      const file = join(tmpdir(), 'fastify-miro-bench-pairs.md')
+      writeFileSync(file, pairedTable(pairs, 'markdown') + '\n')
+      log('\n' + pairedTable(pairs, 'text'))
+      log(`Report of the paired runs written to ${file} (bench/RESULTS.md is left as it was).`)
       return
     }
     const runs = await runGroups(GROUPS, env)

@@ -4,6 +4,8 @@ export interface Settings {
   quick: boolean
   /** Only issue 17's scenarios (routes-and-expiry.ts): --only-new or BENCH_ONLY_NEW=1. */
   onlyNew: boolean
+  /** Only the paired runs (--only-pairs): those of BENCH_PAIRS=G1,G2, or (an empty list) every goal and A/A pair. */
+  onlyPairs?: string[]
   /** Pin server children to one core and the load generator to the others (affinity.ts); --no-pin turns it off. */
   pin: boolean
   rounds: number
@@ -32,6 +34,9 @@ export interface Settings {
   contentionBudgetSeconds: number
 }
 
+/** BENCH_PAIRS's ids; none (every goal and A/A pair) when it is unset. */
+const pairIds = (list: string | undefined): string[] => (list ?? '').split(',').map((id) => id.trim()).filter((id) => id !== '')
+
 export function settingsFrom (argv: string[]): Settings {
   const quick = argv.includes('--quick')
   const profileAll = argv.includes('--profile')
@@ -41,6 +46,7 @@ export function settingsFrom (argv: string[]): Settings {
   return {
     quick,
     onlyNew: argv.includes('--only-new') || process.env.BENCH_ONLY_NEW === '1',
+    ...(argv.includes('--only-pairs') ? { onlyPairs: pairIds(process.env.BENCH_PAIRS) } : {}),
     pin: !argv.includes('--no-pin'),
     ...base,
     connections: 10,

@@ -149,8 +149,11 @@ export class RedisCommands {
     return this.sweeper !== undefined
   }
 
-  /** Sends `command`; its answer goes through `map` when given (one promise fewer than awaiting, then mapping). */
-  send<T, R = T> (what: string, command: () => Promise<T>, map?: (answer: T) => R): Promise<R> {
+  /**
+   * Sends `command`; its answer goes through `map` when given (one promise fewer than awaiting,
+   * then mapping). `map` may answer a promise, which the result then follows.
+   */
+  send<T, R = T> (what: string, command: () => Promise<T>, map?: (answer: T) => R | PromiseLike<R>): Promise<R> {
     const status = this.client.status
     if (status !== 'ready' && status !== 'wait') return Promise.reject(storageFailed(what, new MiroStorageError(`redis is ${status}`)))
     if (this.stalled && this.breaker) return this.probe(what, command, map)
@@ -186,7 +189,7 @@ export class RedisCommands {
   }
 
   /** While stalled: this command goes alone; Redis answering anything (a value, an error reply) ends the stall. */
-  private probe<T, R> (what: string, command: () => Promise<T>, map?: (answer: T) => R): Promise<R> {
+  private probe<T, R> (what: string, command: () => Promise<T>, map?: (answer: T) => R | PromiseLike<R>): Promise<R> {
     if (this.probing) return Promise.reject(storageFailed(what, new MiroStorageError(`redis did not answer within ${this.timeoutMs} ms and has not answered since`)))
     this.probing = true
     this.stalled = false
@@ -342,7 +345,8 @@ export function createRedisStore (
     flightKey: (userId: UserKey) => tokenKey(keyPrefix, userId),
     get (userId) {
       if (!hasUserId(userId)) return Promise.resolve(undefined)
-      return commands.send('redis get', () => client.get(tokenKey(keyPrefix, userId))).then(
+      const key = tokenKey(keyPrefix, userId)
+      return commands.send('redis get', () => client.get(key),
         (raw) => raw === null ? readLegacy(userId).then((old) => read(old, userId)) : read(raw, userId))
     },
     async set (userId, state) {
