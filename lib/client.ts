@@ -12,6 +12,7 @@ import type { ResolvedOptions } from './options'
 import type { TokenRefresher } from './refresh'
 import { needsRefresh, stateFromTokenResponse, stillAccepted, type MiroTokenState } from './state'
 import { StateMemo } from './state-memo'
+import { readThen } from './storage/read-then'
 import type { TokenStore } from './storage/types'
 
 /** What every client of one app shares; built once at register time. */
@@ -111,18 +112,22 @@ export class MiroClient extends Miro {
   }
 
   /** The stored state of `userId` (or the newer pair this process holds), `undefined` when logged out. */
-  async getState (userId: ExternalUserId): Promise<MiroTokenState | undefined> {
-    let stored: MiroTokenState | undefined
+  getState (userId: ExternalUserId): Promise<MiroTokenState | undefined> {
     const writes = this.writes
-    try {
-      stored = await this.store.get(userId)
-    } catch (err) {
-      this.memo.forget(userId)
-      return this.heldDuring(err, userId)
-    }
+    return readThen(this.store, userId, (stored) => this.afterRead(userId, stored, writes), (err) => this.duringOutage(userId, err))
+  }
+
+  /** A read's state, the newer pair this process holds for it if any; remembered unless a write began since `writes`. */
+  private afterRead (userId: ExternalUserId, stored: MiroTokenState | undefined, writes: number): MiroTokenState | undefined {
     const state = this.context.refresher.upgrade(this.store, userId, stored)
     if (writes === this.writes) this.memo.remember(userId, state)
     return state
+  }
+
+  /** A read that failed: nothing is remembered, and the pair this process could not store yet still serves (else the error). */
+  private duringOutage (userId: ExternalUserId, err: unknown): MiroTokenState {
+    this.memo.forget(userId)
+    return this.heldDuring(err, userId)
   }
 
   /** getState, shared by the calls that ask at the same time. */
@@ -184,28 +189,23 @@ export class MiroClient extends Miro {
    * True when the user has usable tokens. Unlike the SDK, a storage or Miro outage rejects
    * (FST_MIRO_STORAGE_UNAVAILABLE, FST_MIRO_UNAVAILABLE…) instead of looking like a logout.
    */
-  override async isAuthorized (userId: ExternalUserId): Promise<boolean> {
-    // The common case, a stored token still fresh, reads storage once and nothing else
-    // (getState inlined: one promise fewer on the path bench goal G2 measures).
-    let state: MiroTokenState | undefined
+  override isAuthorized (userId: ExternalUserId): Promise<boolean> {
+    // The common case, a stored token still fresh, is decided in the read's own callback: no
+    // promise between storage's answer and the route (bench goal G2). The state read is
+    // remembered, so the route's API calls after the guard need no read of their own.
     const writes = this.writes
-    try {
-      state = this.context.refresher.upgrade(this.store, userId, await this.store.get(userId))
-      // Remembered: the route's API calls after the guard need no read of their own.
-      if (writes === this.writes) this.memo.remember(userId, state)
-    } catch (err) {
-      this.memo.forget(userId)
-      state = this.heldDuring(err, userId)
-    }
+    return readThen(this.store, userId,
+      (stored) => this.authorizedBy(userId, this.afterRead(userId, stored, writes)),
+      (err) => this.authorizedBy(userId, this.duringOutage(userId, err)))
+  }
+
+  private authorizedBy (userId: ExternalUserId, state: MiroTokenState | undefined): boolean | Promise<boolean> {
     if (state === undefined) return false
     if (!needsRefresh(state)) return true
-    try {
-      await this.usable(userId, state)
-      return true
-    } catch (err) {
+    return this.usable(userId, state).then(() => true, (err: unknown) => {
       if (isLoggedOutError(err)) return false
       throw err
-    }
+    })
   }
 
   /**
