@@ -124,10 +124,12 @@ export class MiroClient extends Miro {
     return state
   }
 
-  /** A read that failed: nothing is remembered, and the pair this process could not store yet still serves (else the error). */
+  /** A read that failed (a storage outage): nothing is remembered, and the pair this process could not store yet still serves (else the error). */
   private duringOutage (userId: ExternalUserId, err: unknown): MiroTokenState {
     this.memo.forget(userId)
-    return this.heldDuring(err, userId)
+    const held = this.context.refresher.pending.held(this.store, userId)
+    if (held === undefined) throw err
+    return held
   }
 
   /** getState, shared by the calls that ask at the same time. */
@@ -139,13 +141,6 @@ export class MiroClient extends Miro {
       reads.set(userId, read)
     }
     return read
-  }
-
-  /** A storage outage: the pair this process could not store yet still serves, else the error. */
-  private heldDuring (err: unknown, userId: ExternalUserId): MiroTokenState {
-    const held = this.context.refresher.pending.held(this.store, userId)
-    if (held === undefined) throw err
-    return held
   }
 
   /** Stores (or, with `undefined`, deletes) the state of `userId`. */

@@ -317,7 +317,6 @@ function replicaAcks (commands: RedisCommands, client: RedisClient, opts: RedisS
 export const DEFAULT_WAIT_TIMEOUT_MS = 100
 
 const asRead = (state: MiroTokenState | undefined): MiroTokenState | undefined => state
-const rethrow = (err: unknown): never => { throw err }
 
 /** Attempts of `replace` whose compare succeeded in Node but whose raw value changed in Redis. */
 const REPLACE_ATTEMPTS = 4
@@ -359,8 +358,8 @@ export function createRedisStore (
     await commands.send('redis set', () => ms > 0 ? client.set(key, raw, 'PX', ms, 'NX') : client.set(key, raw, 'NX'))
     return await commands.send('redis get', () => client.get(key)) // this copy, or one another instance made first
   }
-  // The answer goes to `next` in the command's own callback (./read-then.ts says why).
-  function readThen<R> (userId: UserKey, next: (state: MiroTokenState | undefined) => R | PromiseLike<R>, recover: (err: unknown) => R | PromiseLike<R>): Promise<R> {
+  // The answer goes to `next` in the command's own callback (./read-then.ts says why); without `recover`, a failure rejects.
+  function readThen<R> (userId: UserKey, next: (state: MiroTokenState | undefined) => R | PromiseLike<R>, recover?: (err: unknown) => R | PromiseLike<R>): Promise<R> {
     if (!hasUserId(userId)) return new Promise<R>((resolve) => { resolve(next(undefined)) })
     const key = tokenKey(keyPrefix, userId)
     return commands.send('redis get', () => client.get(key),
@@ -370,7 +369,7 @@ export function createRedisStore (
     commands,
     lock: createRedisLock(commands, client, keyPrefix),
     flightKey: (userId: UserKey) => tokenKey(keyPrefix, userId),
-    get: (userId) => readThen(userId, asRead, rethrow),
+    get: (userId) => readThen(userId, asRead),
     readThen,
     async set (userId, state) {
       if (state === undefined && !hasUserId(userId)) return // nothing is stored without an id
