@@ -2,8 +2,11 @@
 // same core. Whatever the host does to that core (on this VM its speed drifts by 15–50 % from
 // one second to the next), it does to both, so their ratio holds still where back-to-back runs
 // cannot resolve a few per cent. An A/A pair (a server against a second copy of itself) shows
-// how still: its ratio should be 1.00. Every other round starts and loads the reference first,
-// so that whichever side goes first (a full run's A/A pairs read 0.98) favours neither.
+// how still: its ratio should be 1.00.
+// Order matters: the server that gets its first request first (the answer check) serves 2–6 %
+// fewer requests for the whole round (bench/FINDINGS.md, "The order of a pair"). So the rounds
+// are a crossover: every other one checks, warms up and loads the reference first, and the
+// ratio is the geometric mean of the two orders' medians, in which that lean cancels.
 import { ServerChild } from './child'
 import { runLoad, type RunResult } from './load'
 import { checkBody, type BenchEnv } from './measure'
@@ -18,8 +21,13 @@ export interface PairedResult {
   candidate: Scenario
   reference: Scenario
   rounds: PairedRound[]
-  /** Median over rounds of candidate req/s ÷ reference req/s. */
+  /**
+   * Candidate req/s ÷ reference req/s: the geometric mean of the two orders' medians (`byOrder`),
+   * or the median over rounds when only one order ran (a quick run).
+   */
   ratio: number
+  /** Median of that ratio over the rounds that began with the candidate, and over those that began with the reference. */
+  byOrder?: { candidateFirst: number, referenceFirst: number }
   range: [number, number]
   /** The same in requests per server CPU-second (corrects an uneven split of the core). */
   perCpuRatio: number
@@ -49,7 +57,7 @@ export function pairsToRun (calibrate: boolean, only?: string[]): Array<{ id: st
   return calibrate ? [...goals, ...calibration] : goals
 }
 
-/** Both sides at once; `referenceFirst` starts and loads the reference before the candidate. */
+/** Both sides at once; `referenceFirst` starts, checks and loads the reference before the candidate. */
 async function pairedRound (candidate: Scenario, reference: Scenario, env: BenchEnv, referenceFirst: boolean): Promise<PairedRound> {
   const opts = { cpus: env.serverCpus }
   const both = <T>(forCandidate: () => Promise<T>, forReference: () => Promise<T>): Promise<[T, T]> => referenceFirst
@@ -58,8 +66,9 @@ async function pairedRound (candidate: Scenario, reference: Scenario, env: Bench
   const servers = await both(() => ServerChild.start(candidate.server, env.config, opts), () => ServerChild.start(reference.server, env.config, opts))
   try {
     const [c, r] = servers
-    await checkBody(c, candidate)
-    await checkBody(r, reference)
+    for (const [server, scenario] of referenceFirst ? [[r, reference], [c, candidate]] as const : [[c, candidate], [r, reference]] as const) {
+      await checkBody(server, scenario)
+    }
     const load = { connections: env.settings.connections }
     await both(() => runLoad(c, { ...load, duration: env.settings.warmupSeconds }), () => runLoad(r, { ...load, duration: env.settings.warmupSeconds }))
     const [cr, rr] = await both(
@@ -72,6 +81,20 @@ async function pairedRound (candidate: Scenario, reference: Scenario, env: Bench
   }
 }
 
+/** Round `i` (from 1) begins with the reference when even. */
+const referenceFirstIn = (i: number): boolean => i % 2 === 0
+
+/** The median of the ratios of the rounds of one order (NaN when none ran). */
+const medianOfOrder = (ratios: number[], referenceFirst: boolean): number =>
+  median(ratios.filter((_, i) => referenceFirstIn(i + 1) === referenceFirst))
+
+/** A pair's ratio from its rounds' ratios, in round order (see PairedResult.ratio). */
+export function crossoverRatio (ratios: number[]): Pick<PairedResult, 'ratio' | 'byOrder'> {
+  const byOrder = { candidateFirst: medianOfOrder(ratios, false), referenceFirst: medianOfOrder(ratios, true) }
+  if (!Number.isFinite(byOrder.candidateFirst) || !Number.isFinite(byOrder.referenceFirst)) return { ratio: median(ratios) }
+  return { ratio: Math.sqrt(byOrder.candidateFirst * byOrder.referenceFirst), byOrder }
+}
+
 export async function runPairs (env: BenchEnv): Promise<PairedResult[]> {
   if (env.serverCpus === undefined) {
     env.log('\nPaired runs skipped: they need both servers pinned to one core (see affinity.ts)')
@@ -82,10 +105,11 @@ export async function runPairs (env: BenchEnv): Promise<PairedResult[]> {
   for (const { id, candidate, reference } of pairsToRun(!env.settings.quick, env.settings.onlyPairs)) {
     const rounds: PairedRound[] = []
     for (let i = 1; i <= env.settings.pairedRounds; i++) {
-      const round = await pairedRound(candidate, reference, env, i % 2 === 0)
+      const round = await pairedRound(candidate, reference, env, referenceFirstIn(i))
       rounds.push(round)
       env.log(`  ${id.padEnd(22)} round ${i}  ${candidate.server} ${Math.round(round.candidate.rps)} req/s, ` +
-        `${reference.server} ${Math.round(round.reference.rps)} req/s: ${(round.candidate.rps / round.reference.rps).toFixed(3)}`)
+        `${reference.server} ${Math.round(round.reference.rps)} req/s: ${(round.candidate.rps / round.reference.rps).toFixed(3)}` +
+        ` (${referenceFirstIn(i) ? 'reference' : 'candidate'} first)`)
     }
     const ratios = rounds.map((r) => r.candidate.rps / r.reference.rps)
     results.push({
@@ -93,7 +117,7 @@ export async function runPairs (env: BenchEnv): Promise<PairedResult[]> {
       candidate,
       reference,
       rounds,
-      ratio: median(ratios),
+      ...crossoverRatio(ratios),
       range: minMax(ratios),
       perCpuRatio: median(rounds.map((r) => (r.candidate.rps / r.candidate.serverCpu) / (r.reference.rps / r.reference.serverCpu)))
     })

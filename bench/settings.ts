@@ -9,7 +9,7 @@ export interface Settings {
   /** Pin server children to one core and the load generator to the others (affinity.ts); --no-pin turns it off. */
   pin: boolean
   rounds: number
-  /** Rounds of each paired run (paired.ts). */
+  /** Rounds of each paired run (paired.ts); even, so that each side begins half of them. */
   pairedRounds: number
   warmupSeconds: number
   measureSeconds: number
@@ -42,7 +42,7 @@ export function settingsFrom (argv: string[]): Settings {
   const profileAll = argv.includes('--profile')
   const base = quick
     ? { rounds: 1, pairedRounds: 1, warmupSeconds: 0.3, measureSeconds: 1, stormRounds: 1, soakRequests: 10_000, soakWarmupRequests: 2_000, profileMisses: false }
-    : { rounds: 7, pairedRounds: 9, warmupSeconds: 2, measureSeconds: 4, stormRounds: 3, soakRequests: 200_000, soakWarmupRequests: 20_000, profileMisses: true }
+    : { rounds: 7, pairedRounds: 10, warmupSeconds: 2, measureSeconds: 4, stormRounds: 3, soakRequests: 200_000, soakWarmupRequests: 20_000, profileMisses: true }
   return {
     quick,
     onlyNew: argv.includes('--only-new') || process.env.BENCH_ONLY_NEW === '1',
