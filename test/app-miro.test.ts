@@ -88,6 +88,35 @@ t.test('custom Storage with loginsOf: revokeAll ends every login of that Miro us
   await t.rejects(app.miro.revokeAll({ miroUserId: '' }), { code: 'FST_MIRO_INVALID_OPTIONS', message: /miroUserId/ })
 })
 
+t.test('custom Storage as a class: loginsOf runs on the storage, and one that hangs fails within storageTimeout', async (t) => {
+  const sandbox = await sandboxOf(t)
+  class ClassStorage {
+    readonly states = new Map<string, MiroTokenState>()
+    hang = false
+    async get (userId: string): Promise<MiroTokenState | undefined> { return this.states.get(String(userId)) }
+    async set (userId: string, state: MiroTokenState | undefined): Promise<void> {
+      if (state === undefined) this.states.delete(String(userId))
+      else this.states.set(String(userId), state)
+    }
+
+    async loginsOf (miroUserId: string): Promise<string[]> {
+      if (this.hang) return new Promise(() => {})
+      return [...this.states].filter(([, s]) => s.userId === miroUserId).map(([key]) => key)
+    }
+  }
+  const storage = new ClassStorage()
+  const app = await withLoginRoute(await buildApp({ sandbox, session: false, miro: { storage, storageTimeout: 300, routes: false, userId: userOf } }))
+  t.teardown(() => app.close())
+  await app.inject({ method: 'POST', url: '/login', headers: { 'x-user': 'k1' }, payload: { code: await freshCode(sandbox) } })
+  storage.hang = true
+  await t.rejects(app.miro.revokeAll({ miroUserId: sandbox.users[0]!.id }),
+    { code: 'FST_MIRO_STORAGE_UNAVAILABLE', message: /storage loginsOf did not answer within 300 ms/ }, 'a hanging lookup fails, naming itself')
+  t.ok(storage.states.has('k1'), 'and ends nothing')
+  storage.hang = false
+  t.equal(await app.miro.revokeAll({ miroUserId: sandbox.users[0]!.id }), 1, 'loginsOf reads the storage through `this`')
+  t.same([...storage.states.keys()], [])
+})
+
 t.test('session backend: app.miro and request.miro.as() for another user refuse at once', async (t) => {
   const sandbox = await sandboxOf(t)
   const app = await buildApp({ sandbox, miro: { storage: 'session' } })

@@ -45,6 +45,17 @@ export function storageCall<T> (what: string, call: () => T | PromiseLike<T>, ti
   })
 }
 
+/**
+ * A custom Storage's optional method `name`, called through storageCall (as 'storage <name>',
+ * with `this` the storage); undefined when the storage has no such method.
+ */
+export function optionalStorageMethod<A extends unknown[]> (storage: object, name: string, timeoutMs: number): ((...args: A) => Promise<unknown>) | undefined {
+  const method = (storage as Record<string, unknown>)[name]
+  if (typeof method !== 'function') return undefined
+  const what = 'storage ' + name
+  return (...args) => storageCall(what, () => method.apply(storage, args) as unknown, timeoutMs)
+}
+
 export function checkedState (value: unknown, where: string, log: StoreLogger): MiroTokenState | undefined {
   if (value === undefined || value === null) return undefined
   if (isTokenState(value)) return value

@@ -6,7 +6,7 @@
 import { createHmac } from 'node:crypto'
 import type { Storage } from '@mirohq/miro-api/dist/storage'
 import type { SealKey } from '../seal'
-import { storageCall } from './guard'
+import { optionalStorageMethod } from './guard'
 import { loginIndexKey } from './keys'
 import { stateExpirySeconds, type RedisClient, type RedisTokenStore } from './redis'
 import type { LoginIndex, StoreLogger, TokenStore, UserKey } from './types'
@@ -100,17 +100,15 @@ export function createMemoryLoginIndex (): LoginIndex {
  * and `teamId`). Undefined without it: revokeAll then says it is not supported.
  */
 export function customLoginIndex (storage: Storage, timeoutMs: number): LoginIndex | undefined {
-  const lookup = (storage as { loginsOf?: unknown }).loginsOf
-  if (typeof lookup !== 'function') return undefined
+  const loginsOf = optionalStorageMethod<[miroUserId: string, teamId?: string]>(storage, 'loginsOf', timeoutMs)
+  if (loginsOf === undefined) return undefined
   return {
     async list (miroUserId, teamId) {
-      const keys = await storageCall('storage loginsOf', () => (lookup as CustomLoginsOf).call(storage, miroUserId, teamId), timeoutMs)
+      const keys = await loginsOf(miroUserId, teamId)
       return Array.isArray(keys) ? keys.filter((key): key is UserKey => typeof key === 'string' || typeof key === 'number') : []
     }
   }
 }
-
-type CustomLoginsOf = (miroUserId: string, teamId?: string) => unknown
 
 /**
  * The store with the index kept up to date on its writes. Everything else, reads first, is the

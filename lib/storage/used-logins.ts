@@ -4,7 +4,7 @@
 // state, never the state. A custom Storage may offer the same as `claimLoginState`.
 import type { Storage } from '@mirohq/miro-api/dist/storage'
 import { MiroStorageError } from '../errors'
-import { storageCall } from './guard'
+import { optionalStorageMethod } from './guard'
 import { usedLoginKey } from './keys'
 import type { RedisClient, RedisCommands } from './redis'
 import type { UsedLoginStates } from './types'
@@ -18,19 +18,17 @@ export function createRedisUsedLogins (commands: RedisCommands, client: RedisCli
   }
 }
 
-type CustomClaim = (stateId: string, lifeMs: number) => unknown
-
 /**
  * A custom Storage's `claimLoginState(stateId, lifeMs)`, when it has one: resolves to true for
  * the first claim of `stateId` (atomically, across every instance), false after that, for
  * `lifeMs` at least. Undefined without it: states are then single-use per process.
  */
 export function customUsedLogins (storage: Storage, timeoutMs: number): UsedLoginStates | undefined {
-  const claim = (storage as { claimLoginState?: unknown }).claimLoginState
-  if (typeof claim !== 'function') return undefined
+  const claimLoginState = optionalStorageMethod<[stateId: string, lifeMs: number]>(storage, 'claimLoginState', timeoutMs)
+  if (claimLoginState === undefined) return undefined
   return {
     async claim (stateId, lifeMs) {
-      const answer = await storageCall('storage claimLoginState', () => (claim as CustomClaim).call(storage, stateId, lifeMs), timeoutMs)
+      const answer = await claimLoginState(stateId, lifeMs)
       // Anything else is a bug in the Storage: neither a login let through nor one refused by it.
       if (typeof answer !== 'boolean') throw new MiroStorageError('storage claimLoginState must resolve to true (first use) or false (used already)')
       return answer
