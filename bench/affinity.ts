@@ -3,7 +3,7 @@
 // more CPU) loses more to that. With `taskset` (Linux), every server child gets the last core
 // to itself; this process (autocannon, the sandbox) and redis-server share the others.
 import { spawnSync } from 'node:child_process'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, cpus } from 'node:os'
 
 export interface Affinity {
   /** taskset CPU list of the server children, e.g. "1". */
@@ -36,4 +36,14 @@ export function pinBench (wanted: boolean): AffinityPlan {
 /** The command that starts a Node child on `cpus` (taskset execs node: same pid, same IPC channel). */
 export function pinnedNode (cpus: string, nodeArgs: string[]): { command: string, args: string[] } {
   return { command: 'taskset', args: ['-c', cpus, process.execPath, ...nodeArgs] }
+}
+
+/**
+ * The command that runs `command` on every core again. Children inherit this process's pinning:
+ * the fault suite (bench/faults.ts) squeezed onto the load generator's core ran 60 % longer than
+ * under `npm test`, and its timing checks and figures were no longer the suite's own.
+ */
+export function onAllCpus (command: string, args: string[]): { command: string, args: string[] } {
+  if (process.platform !== 'linux' || !hasTaskset()) return { command, args }
+  return { command: 'taskset', args: ['-c', `0-${cpus().length - 1}`, command, ...args] }
 }

@@ -7,6 +7,7 @@ import { once } from 'node:events'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { onAllCpus } from './affinity'
 
 /** One scenario's report line (see reportFigures in test/helpers/fault-harness.ts). */
 export interface FaultLine {
@@ -131,7 +132,8 @@ export async function runFaults (repoRoot: string, log: (line: string) => void):
   // Sentinel's failover too, with every client setup (npm test runs only the lossless one).
   // TAP output kept, so a failed run says which check failed (and its whole output stays readable).
   const output = join(tmpdir(), `fastify-miro-faults-${process.pid}.tap`)
-  const child = spawn(process.execPath, [tap, '--reporter=tap', '--disable-coverage', 'test/faults/', 'test/redis-sentinel.test.ts'], {
+  const suite = onAllCpus(process.execPath, [tap, '--reporter=tap', '--disable-coverage', 'test/faults/', 'test/redis-sentinel.test.ts'])
+  const child = spawn(suite.command, suite.args, {
     cwd: repoRoot,
     env: { ...process.env, FAULTS_REPORT: file, SENTINEL_SETUPS: 'all' },
     stdio: ['ignore', 'pipe', 'inherit']
