@@ -4,7 +4,7 @@
 // cannot resolve a few per cent. An A/A pair (a server against a second copy of itself) shows
 // how still: its ratio should be 1.00.
 // Order matters: the server that gets its first request first (the answer check) serves 2–6 %
-// fewer requests for the whole round (bench/FINDINGS.md, "The order of a pair"). So the rounds
+// fewer requests for the whole round (bench/FINDINGS.md, "A pair's order"). So the rounds
 // are a crossover: every other one checks, warms up and loads the reference first, and the
 // ratio is the geometric mean of the two orders' medians, in which that lean cancels.
 import { ServerChild } from './child'

@@ -74,7 +74,7 @@ async function main (): Promise<void> {
       return
     }
     if (settings.onlyPairs !== undefined) {
-      // Only the paired runs (e.g. BENCH_PAIRS=G2 for one goal's 9 rounds), written to the OS temp directory.
+      // Only the paired runs (e.g. BENCH_PAIRS=G2 for one goal's 10 rounds), written to the OS temp directory.
       const pairs = await runPairs(env)
       const file = join(tmpdir(), 'fastify-miro-bench-pairs.md')
       writeFileSync(file, pairedTable(pairs, 'markdown') + '\n')
