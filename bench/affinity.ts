@@ -33,9 +33,9 @@ export function pinBench (wanted: boolean): AffinityPlan {
   return { pinned: true, affinity }
 }
 
-/** The command that starts a Node child on `cpus` (taskset execs node: same pid, same IPC channel). */
-export function pinnedNode (cpus: string, nodeArgs: string[]): { command: string, args: string[] } {
-  return { command: 'taskset', args: ['-c', cpus, process.execPath, ...nodeArgs] }
+/** The command that starts a Node child on `cpuList` (taskset execs node: same pid, same IPC channel). */
+export function pinnedNode (cpuList: string, nodeArgs: string[]): { command: string, args: string[] } {
+  return { command: 'taskset', args: ['-c', cpuList, process.execPath, ...nodeArgs] }
 }
 
 /**
@@ -45,5 +45,6 @@ export function pinnedNode (cpus: string, nodeArgs: string[]): { command: string
  */
 export function onAllCpus (command: string, args: string[]): { command: string, args: string[] } {
   if (process.platform !== 'linux' || !hasTaskset()) return { command, args }
+  // cpus(), not availableParallelism(): the latter counts only the cores this process is pinned to.
   return { command: 'taskset', args: ['-c', `0-${cpus().length - 1}`, command, ...args] }
 }

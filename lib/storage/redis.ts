@@ -153,26 +153,20 @@ export class RedisCommands {
    * Sends `command`; its answer goes through `map` when given (one promise fewer than awaiting,
    * then mapping). `map` may answer a promise, which the result then follows.
    */
-  send<T, R = T> (what: string, command: () => Promise<T>, map?: (answer: T) => R | PromiseLike<R>, recover?: (err: unknown) => R | PromiseLike<R>): Promise<R> {
+  send<T, R = T> (what: string, command: () => Promise<T>, map?: (answer: T) => R | PromiseLike<R>): Promise<R> {
     const status = this.client.status
-    if (status !== 'ready' && status !== 'wait') return failed(storageFailed(what, new MiroStorageError(`redis is ${status}`)), recover)
-    if (this.stalled && this.breaker) {
-      if (recover === undefined) return this.probe(what, command, map)
-      // `recover` is for the command's failure only, not for an error thrown by `map`.
-      return this.probe<T, T>(what, command).then(map ?? ((answer) => answer as unknown as R), recover)
-    }
+    if (status !== 'ready' && status !== 'wait') return Promise.reject(storageFailed(what, new MiroStorageError(`redis is ${status}`)))
+    if (this.stalled && this.breaker) return this.probe(what, command, map)
     return new Promise<R>((resolve, reject) => {
       const list = this.inFlight
-      // `recover` turns the command's failure into the answer, as `map` does its success.
-      const fail = recover === undefined ? reject : (err: unknown) => { settle(resolve, reject, recover, err) }
-      const entry: InFlight = { fail, what, index: list.length, tick: this.tick }
+      const entry: InFlight = { fail: reject, what, index: list.length, tick: this.tick }
       list.push(entry)
       if (this.sweeper === undefined) this.startSweeper()
       let pending: Promise<T>
       try {
         pending = command()
       } catch (err) {
-        if (untrack(this.inFlight, entry)) fail(storageFailed(what, redisError(what, err)))
+        if (untrack(this.inFlight, entry)) reject(storageFailed(what, redisError(what, err)))
         return
       }
       pending.then((answer) => {
@@ -183,9 +177,13 @@ export class RedisCommands {
           resolve(answer as unknown as R)
           return
         }
-        settle(resolve, reject, map, answer)
+        try {
+          resolve(map(answer))
+        } catch (err) {
+          reject(err)
+        }
       }, (err: unknown) => {
-        if (untrack(this.inFlight, entry)) fail(storageFailed(what, redisError(what, err)))
+        if (untrack(this.inFlight, entry)) reject(storageFailed(what, redisError(what, err)))
       })
     })
   }
@@ -236,21 +234,6 @@ export class RedisCommands {
     }
     if (list.length === 0) this.stopSweeper()
   }
-}
-
-/** Settles with `step(input)`, which may throw (a rejection) or answer a promise (followed). */
-function settle<I, R> (resolve: (value: R | PromiseLike<R>) => void, reject: (err: unknown) => void, step: (input: I) => R | PromiseLike<R>, input: I): void {
-  try {
-    resolve(step(input))
-  } catch (err) {
-    reject(err)
-  }
-}
-
-/** A command that failed before it was sent: rejected, or what `recover` makes of it. */
-function failed<R> (err: Error, recover: ((err: unknown) => R | PromiseLike<R>) | undefined): Promise<R> {
-  if (recover === undefined) return Promise.reject(err)
-  return new Promise<R>((resolve, reject) => { settle(resolve, reject, recover, err) })
 }
 
 /**
@@ -316,8 +299,6 @@ function replicaAcks (commands: RedisCommands, client: RedisClient, opts: RedisS
 /** Default of `redis.waitTimeout` (at most half of storageTimeout), in ms: a replica on the same network acknowledges within a few. */
 export const DEFAULT_WAIT_TIMEOUT_MS = 100
 
-const asRead = (state: MiroTokenState | undefined): MiroTokenState | undefined => state
-
 /** Attempts of `replace` whose compare succeeded in Node but whose raw value changed in Redis. */
 const REPLACE_ATTEMPTS = 4
 
@@ -358,19 +339,19 @@ export function createRedisStore (
     await commands.send('redis set', () => ms > 0 ? client.set(key, raw, 'PX', ms, 'NX') : client.set(key, raw, 'NX'))
     return await commands.send('redis get', () => client.get(key)) // this copy, or one another instance made first
   }
-  // The answer goes to `next` in the command's own callback (./read-then.ts says why); without `recover`, a failure rejects.
-  function readThen<R> (userId: UserKey, next: (state: MiroTokenState | undefined) => R | PromiseLike<R>, recover?: (err: unknown) => R | PromiseLike<R>): Promise<R> {
-    if (!hasUserId(userId)) return new Promise<R>((resolve) => { resolve(next(undefined)) })
+  // A missing key may still be under its 0.1 name: read there. The state is decoded in the
+  // command's own callback (one promise fewer per read than awaiting the raw value).
+  const get = (userId: UserKey): Promise<MiroTokenState | undefined> => {
+    if (!hasUserId(userId)) return Promise.resolve(undefined)
     const key = tokenKey(keyPrefix, userId)
     return commands.send('redis get', () => client.get(key),
-      (raw) => raw === null ? readLegacy(userId).then((old) => next(read(old, userId)), recover) : next(read(raw, userId)), recover)
+      (raw) => raw === null ? readLegacy(userId).then((old) => read(old, userId)) : read(raw, userId))
   }
   return {
     commands,
     lock: createRedisLock(commands, client, keyPrefix),
     flightKey: (userId: UserKey) => tokenKey(keyPrefix, userId),
-    get: (userId) => readThen(userId, asRead),
-    readThen,
+    get,
     async set (userId, state) {
       if (state === undefined && !hasUserId(userId)) return // nothing is stored without an id
       const key = tokenKey(keyPrefix, requireUserId(userId))

@@ -10,12 +10,6 @@ export type UserKey = string | number
  */
 export interface TokenStore {
   get (userId: UserKey): Promise<MiroTokenState | undefined>
-  /**
-   * `get(userId).then(next, recover)` in one step, where the backend can hand its answer to
-   * `next` in the callback that receives it (Redis): one promise fewer on every read. Used
-   * through readThen() in ./read-then.ts, which falls back on `get` for the other backends.
-   */
-  readThen? <R>(userId: UserKey, next: (state: MiroTokenState | undefined) => R | PromiseLike<R>, recover: (err: unknown) => R | PromiseLike<R>): Promise<R>
   set (userId: UserKey, state: MiroTokenState | undefined): Promise<void>
   /**
    * Compare-and-set: writes `next` (`undefined` deletes) only while the stored state is still
