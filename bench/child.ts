@@ -1,17 +1,27 @@
 // Parent side of a server child: fork it, wait for `ready`, ask for CPU and heap samples, stop it.
 import { fork, spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { once } from 'node:events'
-import { join } from 'node:path'
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { pinnedNode } from './affinity'
 import type { Command, CpuSample, FromChild, HeapSample, Ready, Reply, ServerConfig } from './protocol'
 
 const MAIN = join(__dirname, 'servers', 'main.js')
+
+/** The server entry point of a build of this package (its `dist/` directory). */
+export function serverMainOf (build: string): string {
+  const main = resolve(build, 'bench', 'servers', 'main.js')
+  if (!existsSync(main)) throw new Error(`BENCH_CANDIDATE_BUILD=${build} holds no bench/servers/main.js: give the dist/ directory of a built checkout (npm run build)`)
+  return main
+}
 
 export interface ChildOptions {
   /** Extra Node flags: --expose-gc, --cpu-prof… */
   execArgv?: string[]
   /** taskset CPU list to run the child on (see affinity.ts); anywhere when undefined. */
   cpus?: string
+  /** The server entry point to run (serverMainOf): this build's when undefined. */
+  main?: string
 }
 
 export class ServerChild {
@@ -33,11 +43,12 @@ export class ServerChild {
     const args = [scenario, JSON.stringify(config)]
     const stdio: StdioOptions = ['ignore', 'inherit', 'pipe', 'ipc']
     const env = { ...process.env, NODE_ENV: 'production' }
+    const main = opts.main ?? MAIN
     let child: ChildProcess
     if (opts.cpus === undefined) {
-      child = fork(MAIN, args, { stdio, env, execArgv: opts.execArgv ?? [] })
+      child = fork(main, args, { stdio, env, execArgv: opts.execArgv ?? [] })
     } else {
-      const pinned = pinnedNode(opts.cpus, [...(opts.execArgv ?? []), MAIN, ...args])
+      const pinned = pinnedNode(opts.cpus, [...(opts.execArgv ?? []), main, ...args])
       child = spawn(pinned.command, pinned.args, { stdio, env })
     }
     let stderr = ''

@@ -7,7 +7,7 @@
 // fewer requests for the whole round (bench/FINDINGS.md, "A pair's order"). So the rounds
 // are a crossover: every other one checks, warms up and loads the reference first, and the
 // ratio is the geometric mean of the two orders' medians, in which that lean cancels.
-import { ServerChild } from './child'
+import { ServerChild, serverMainOf } from './child'
 import { runLoad, type RunResult } from './load'
 import { checkBody, type BenchEnv } from './measure'
 import { GOALS, GROUPS, type Scenario } from './scenarios'
@@ -31,6 +31,8 @@ export interface PairedResult {
   range: [number, number]
   /** The same in requests per server CPU-second (corrects an uneven split of the core). */
   perCpuRatio: number
+  /** The other build whose server was the candidate (BENCH_CANDIDATE_BUILD), if any. */
+  candidateBuild?: string
 }
 
 const scenarios = new Map<string, Scenario>(GROUPS.flatMap((g) => g.scenarios.map((s) => [s.server, s])))
@@ -43,16 +45,22 @@ const scenarioOf = (server: string): Scenario => {
 /**
  * What is paired: every goal, then (calibration, full runs only) an A/A pair per kind of reference.
  * `only`: the pairs with these ids (`--only-pairs`, BENCH_PAIRS=G2,A/A redis-plain), or all with the calibration when empty.
+ * There any server can be paired with itself ("A/A redis-plugin"): against another build
+ * (BENCH_CANDIDATE_BUILD), that pair measures a change alone.
  */
 export function pairsToRun (calibrate: boolean, only?: string[]): Array<{ id: string, candidate: Scenario, reference: Scenario }> {
   const goals = GOALS.map((g) => ({ id: g.id, candidate: scenarioOf(g.candidate), reference: scenarioOf(g.reference) }))
-  const calibration = ['session-reference', 'redis-plain'].map((server) => ({ id: `A/A ${server}`, candidate: scenarioOf(server), reference: scenarioOf(server) }))
+  const aa = (server: string): { id: string, candidate: Scenario, reference: Scenario } => ({ id: `A/A ${server}`, candidate: scenarioOf(server), reference: scenarioOf(server) })
+  const calibration = ['session-reference', 'redis-plain'].map(aa)
   if (only !== undefined) {
     const all = [...goals, ...calibration]
     if (only.length === 0) return all
-    const unknown = only.filter((id) => !all.some((pair) => pair.id === id))
-    if (unknown.length) throw new Error(`unknown pairs ${unknown.join(', ')}: choose from ${all.map((pair) => pair.id).join(', ')}`)
-    return all.filter((pair) => only.includes(pair.id))
+    const known = (id: string): boolean => all.some((pair) => pair.id === id) || (id.startsWith('A/A ') && scenarios.has(id.slice(4)))
+    const unknown = only.filter((id) => !known(id))
+    if (unknown.length) {
+      throw new Error(`unknown pairs ${unknown.join(', ')}: choose from ${all.map((pair) => pair.id).join(', ')}, or "A/A <server>" with a server of ${[...scenarios.keys()].join(', ')}`)
+    }
+    return only.map((id) => all.find((pair) => pair.id === id) ?? aa(id.slice(4)))
   }
   return calibrate ? [...goals, ...calibration] : goals
 }
@@ -60,10 +68,11 @@ export function pairsToRun (calibrate: boolean, only?: string[]): Array<{ id: st
 /** Both sides at once; `referenceFirst` starts, checks and loads the reference before the candidate. */
 async function pairedRound (candidate: Scenario, reference: Scenario, env: BenchEnv, referenceFirst: boolean): Promise<PairedRound> {
   const opts = { cpus: env.serverCpus }
+  const candidateOpts = env.settings.candidateBuild === undefined ? opts : { ...opts, main: serverMainOf(env.settings.candidateBuild) }
   const both = <T>(forCandidate: () => Promise<T>, forReference: () => Promise<T>): Promise<[T, T]> => referenceFirst
     ? Promise.all([forReference(), forCandidate()]).then(([r, c]) => [c, r])
     : Promise.all([forCandidate(), forReference()])
-  const servers = await both(() => ServerChild.start(candidate.server, env.config, opts), () => ServerChild.start(reference.server, env.config, opts))
+  const servers = await both(() => ServerChild.start(candidate.server, env.config, candidateOpts), () => ServerChild.start(reference.server, env.config, opts))
   try {
     const [c, r] = servers
     for (const [server, scenario] of referenceFirst ? [[r, reference], [c, candidate]] as const : [[c, candidate], [r, reference]] as const) {
@@ -100,7 +109,8 @@ export async function runPairs (env: BenchEnv): Promise<PairedResult[]> {
     env.log('\nPaired runs skipped: they need both servers pinned to one core (see affinity.ts)')
     return []
   }
-  env.log(`\nPaired runs (candidate and reference at once, both on CPU ${env.serverCpus})`)
+  const build = env.settings.candidateBuild
+  env.log(`\nPaired runs (candidate and reference at once, both on CPU ${env.serverCpus})` + (build === undefined ? '' : `; every candidate runs from the build in ${build}`))
   const results: PairedResult[] = []
   for (const { id, candidate, reference } of pairsToRun(!env.settings.quick, env.settings.onlyPairs)) {
     const rounds: PairedRound[] = []
@@ -119,7 +129,8 @@ export async function runPairs (env: BenchEnv): Promise<PairedResult[]> {
       rounds,
       ...crossoverRatio(ratios),
       range: minMax(ratios),
-      perCpuRatio: median(rounds.map((r) => (r.candidate.rps / r.candidate.serverCpu) / (r.reference.rps / r.reference.serverCpu)))
+      perCpuRatio: median(rounds.map((r) => (r.candidate.rps / r.candidate.serverCpu) / (r.reference.rps / r.reference.serverCpu))),
+      ...(build === undefined ? {} : { candidateBuild: build })
     })
   }
   return results

@@ -100,7 +100,7 @@ const PAIRED_HEAD = ['Pair', 'Candidate', 'Reference', 'rounds', 'candidate req/
 
 function pairedRows (pairs: PairedResult[]): string[][] {
   return pairs.map((p) => [
-    p.id, p.candidate.label, p.reference.label, String(p.rounds.length),
+    p.id, p.candidate.label + (p.candidateBuild === undefined ? '' : ` (build ${p.candidateBuild})`), p.reference.label, String(p.rounds.length),
     fmtInt(median(p.rounds.map((r) => r.candidate.rps))), fmtInt(median(p.rounds.map((r) => r.reference.rps))),
     fmtRatio(p.ratio), range(p.range),
     p.byOrder === undefined ? 'n/a' : `${fmtRatio(p.byOrder.candidateFirst)} / ${fmtRatio(p.byOrder.referenceFirst)}`,

@@ -45,6 +45,9 @@ const byServer = new Map<string, Scenario>(GROUPS.flatMap((g) => g.scenarios.map
 async function main (): Promise<void> {
   const started = Date.now()
   const settings = settingsFrom(process.argv.slice(2))
+  if (settings.candidateBuild !== undefined && settings.onlyPairs === undefined) {
+    throw new Error('BENCH_CANDIDATE_BUILD pairs another build against this one, and goes with --only-pairs only: a full run measures this build')
+  }
   const loadStart = loadAverage()
   const source = sourceState()
   const plan = pinBench(settings.pin) // before redis-server starts: it inherits this process's cores

@@ -6,6 +6,11 @@ export interface Settings {
   onlyNew: boolean
   /** Only the paired runs (--only-pairs): those of BENCH_PAIRS=G1,G2, or (an empty list) every goal and A/A pair. */
   onlyPairs?: string[]
+  /**
+   * Another build of this package (its `dist/` directory, BENCH_CANDIDATE_BUILD) whose servers
+   * play every pair's candidate, for pairing a change against the build before it (--only-pairs only).
+   */
+  candidateBuild?: string
   /** Pin server children to one core and the load generator to the others (affinity.ts); --no-pin turns it off. */
   pin: boolean
   rounds: number
@@ -47,6 +52,7 @@ export function settingsFrom (argv: string[]): Settings {
     quick,
     onlyNew: argv.includes('--only-new') || process.env.BENCH_ONLY_NEW === '1',
     ...(argv.includes('--only-pairs') ? { onlyPairs: pairIds(process.env.BENCH_PAIRS) } : {}),
+    ...(process.env.BENCH_CANDIDATE_BUILD ? { candidateBuild: process.env.BENCH_CANDIDATE_BUILD } : {}),
     pin: !argv.includes('--no-pin'),
     ...base,
     connections: 10,
