@@ -55,20 +55,23 @@ export function pairsToRun (calibrate: boolean, only?: string[]): Array<{ id: st
   if (only !== undefined) {
     const all = [...goals, ...calibration]
     if (only.length === 0) return all
-    const known = (id: string): boolean => all.some((pair) => pair.id === id) || (id.startsWith('A/A ') && scenarios.has(id.slice(4)))
-    const unknown = only.filter((id) => !known(id))
+    const pairOf = (id: string): ReturnType<typeof aa> | undefined =>
+      all.find((pair) => pair.id === id) ?? (id.startsWith('A/A ') && scenarios.has(id.slice(4)) ? aa(id.slice(4)) : undefined)
+    const pairs = only.map(pairOf)
+    const unknown = only.filter((_, i) => pairs[i] === undefined)
     if (unknown.length) {
       throw new Error(`unknown pairs ${unknown.join(', ')}: choose from ${all.map((pair) => pair.id).join(', ')}, or "A/A <server>" with a server of ${[...scenarios.keys()].join(', ')}`)
     }
-    return only.map((id) => all.find((pair) => pair.id === id) ?? aa(id.slice(4)))
+    return pairs as Array<ReturnType<typeof aa>>
   }
   return calibrate ? [...goals, ...calibration] : goals
 }
 
 /** Both sides at once; `referenceFirst` starts, checks and loads the reference before the candidate. */
-async function pairedRound (candidate: Scenario, reference: Scenario, env: BenchEnv, referenceFirst: boolean): Promise<PairedRound> {
+/** `candidateMain`: the candidate's server entry point when it comes from another build. */
+async function pairedRound (candidate: Scenario, reference: Scenario, env: BenchEnv, referenceFirst: boolean, candidateMain?: string): Promise<PairedRound> {
   const opts = { cpus: env.serverCpus }
-  const candidateOpts = env.settings.candidateBuild === undefined ? opts : { ...opts, main: serverMainOf(env.settings.candidateBuild) }
+  const candidateOpts = candidateMain === undefined ? opts : { ...opts, main: candidateMain }
   const both = <T>(forCandidate: () => Promise<T>, forReference: () => Promise<T>): Promise<[T, T]> => referenceFirst
     ? Promise.all([forReference(), forCandidate()]).then(([r, c]) => [c, r])
     : Promise.all([forCandidate(), forReference()])
@@ -110,12 +113,13 @@ export async function runPairs (env: BenchEnv): Promise<PairedResult[]> {
     return []
   }
   const build = env.settings.candidateBuild
+  const candidateMain = build === undefined ? undefined : serverMainOf(build) // checked once, before any round
   env.log(`\nPaired runs (candidate and reference at once, both on CPU ${env.serverCpus})` + (build === undefined ? '' : `; every candidate runs from the build in ${build}`))
   const results: PairedResult[] = []
   for (const { id, candidate, reference } of pairsToRun(!env.settings.quick, env.settings.onlyPairs)) {
     const rounds: PairedRound[] = []
     for (let i = 1; i <= env.settings.pairedRounds; i++) {
-      const round = await pairedRound(candidate, reference, env, referenceFirstIn(i))
+      const round = await pairedRound(candidate, reference, env, referenceFirstIn(i), candidateMain)
       rounds.push(round)
       env.log(`  ${id.padEnd(22)} round ${i}  ${candidate.server} ${Math.round(round.candidate.rps)} req/s, ` +
         `${reference.server} ${Math.round(round.reference.rps)} req/s: ${(round.candidate.rps / round.reference.rps).toFixed(3)}` +
