@@ -33,9 +33,9 @@ export function pinBench (wanted: boolean): AffinityPlan {
   return { pinned: true, affinity }
 }
 
-/** The command that starts a Node child on `cpuList` (taskset execs node: same pid, same IPC channel). */
-export function pinnedNode (cpuList: string, nodeArgs: string[]): { command: string, args: string[] } {
-  return { command: 'taskset', args: ['-c', cpuList, process.execPath, ...nodeArgs] }
+/** The command that runs `command` on `cpuList` (taskset execs it: same pid, same IPC channel). */
+export function pinnedCommand (cpuList: string, command: string, args: string[]): { command: string, args: string[] } {
+  return { command: 'taskset', args: ['-c', cpuList, command, ...args] }
 }
 
 /**

@@ -3,7 +3,7 @@ import { fork, spawn, type ChildProcess, type StdioOptions } from 'node:child_pr
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { pinnedNode } from './affinity'
+import { pinnedCommand } from './affinity'
 import type { Command, CpuSample, FromChild, HeapSample, Ready, Reply, ServerConfig } from './protocol'
 
 const MAIN = join(__dirname, 'servers', 'main.js')
@@ -22,6 +22,8 @@ export interface ChildOptions {
   cpus?: string
   /** The server entry point to run (serverMainOf): this build's when undefined. */
   main?: string
+  /** A command that runs node, e.g. valgrind and its flags (instructions.ts); it must exec node, keeping the pid and the IPC channel. */
+  wrapper?: string[]
 }
 
 export class ServerChild {
@@ -45,10 +47,12 @@ export class ServerChild {
     const env = { ...process.env, NODE_ENV: 'production' }
     const main = opts.main ?? MAIN
     let child: ChildProcess
-    if (opts.cpus === undefined) {
+    const nodeArgs = [...(opts.execArgv ?? []), main, ...args]
+    if (opts.cpus === undefined && opts.wrapper === undefined) {
       child = fork(main, args, { stdio, env, execArgv: opts.execArgv ?? [] })
     } else {
-      const pinned = pinnedNode(opts.cpus, [...(opts.execArgv ?? []), main, ...args])
+      const node = opts.wrapper === undefined ? { command: process.execPath, args: nodeArgs } : { command: opts.wrapper[0] as string, args: [...opts.wrapper.slice(1), process.execPath, ...nodeArgs] }
+      const pinned = opts.cpus === undefined ? node : pinnedCommand(opts.cpus, node.command, node.args)
       child = spawn(pinned.command, pinned.args, { stdio, env })
     }
     let stderr = ''

@@ -7,10 +7,11 @@
 // fewer requests for the whole round (bench/FINDINGS.md, "A pair's order"). So the rounds
 // are a crossover: every other one checks, warms up and loads the reference first, and the
 // ratio is the geometric mean of the two orders' medians, in which that lean cancels.
-import { ServerChild, serverMainOf } from './child'
+import { ServerChild, serverMainOf, type ChildOptions } from './child'
 import { runLoad, type RunResult } from './load'
 import { checkBody, type BenchEnv } from './measure'
 import { GOALS, GROUPS, type Scenario } from './scenarios'
+import type { ServerConfig } from './protocol'
 import { median, minMax } from './stats'
 
 export interface PairedRound { candidate: RunResult, reference: RunResult }
@@ -36,7 +37,7 @@ export interface PairedResult {
 }
 
 const scenarios = new Map<string, Scenario>(GROUPS.flatMap((g) => g.scenarios.map((s) => [s.server, s])))
-const scenarioOf = (server: string): Scenario => {
+export const scenarioOf = (server: string): Scenario => {
   const found = scenarios.get(server)
   if (found === undefined) throw new Error(`unknown scenario ${server}`)
   return found
@@ -67,19 +68,21 @@ export function pairsToRun (calibrate: boolean, only?: string[]): Array<{ id: st
   return calibrate ? [...goals, ...calibration] : goals
 }
 
+/** One side of a pair: the scenario's server, the config it starts with, and its entry point when it comes from another build. */
+export interface PairSide { scenario: Scenario, config: ServerConfig, main?: string }
+
 /** Both sides at once; `referenceFirst` starts, checks and loads the reference before the candidate. */
-/** `candidateMain`: the candidate's server entry point when it comes from another build. */
-async function pairedRound (candidate: Scenario, reference: Scenario, env: BenchEnv, referenceFirst: boolean, candidateMain?: string): Promise<PairedRound> {
-  const opts = { cpus: env.serverCpus }
-  const candidateOpts = candidateMain === undefined ? opts : { ...opts, main: candidateMain }
+export async function pairedLoad (candidate: PairSide, reference: PairSide, env: BenchEnv, referenceFirst: boolean): Promise<PairedRound> {
+  const optsOf = (side: PairSide): ChildOptions => side.main === undefined ? { cpus: env.serverCpus } : { cpus: env.serverCpus, main: side.main }
   const both = <T>(forCandidate: () => Promise<T>, forReference: () => Promise<T>): Promise<[T, T]> => referenceFirst
     ? Promise.all([forReference(), forCandidate()]).then(([r, c]) => [c, r])
     : Promise.all([forCandidate(), forReference()])
-  const servers = await both(() => ServerChild.start(candidate.server, env.config, candidateOpts), () => ServerChild.start(reference.server, env.config, opts))
+  const start = (side: PairSide): Promise<ServerChild> => ServerChild.start(side.scenario.server, side.config, optsOf(side))
+  const servers = await both(() => start(candidate), () => start(reference))
   try {
     const [c, r] = servers
-    for (const [server, scenario] of referenceFirst ? [[r, reference], [c, candidate]] as const : [[c, candidate], [r, reference]] as const) {
-      await checkBody(server, scenario)
+    for (const [server, side] of referenceFirst ? [[r, reference], [c, candidate]] as const : [[c, candidate], [r, reference]] as const) {
+      await checkBody(server, side.scenario)
     }
     const load = { connections: env.settings.connections }
     await both(() => runLoad(c, { ...load, duration: env.settings.warmupSeconds }), () => runLoad(r, { ...load, duration: env.settings.warmupSeconds }))
@@ -94,7 +97,7 @@ async function pairedRound (candidate: Scenario, reference: Scenario, env: Bench
 }
 
 /** Round `i` (from 1) begins with the reference when even. */
-const referenceFirstIn = (i: number): boolean => i % 2 === 0
+export const referenceFirstIn = (i: number): boolean => i % 2 === 0
 
 /** The median of the ratios of the rounds of one order (NaN when none ran). */
 const medianOfOrder = (ratios: number[], referenceFirst: boolean): number =>
@@ -119,7 +122,8 @@ export async function runPairs (env: BenchEnv): Promise<PairedResult[]> {
   for (const { id, candidate, reference } of pairsToRun(!env.settings.quick, env.settings.onlyPairs)) {
     const rounds: PairedRound[] = []
     for (let i = 1; i <= env.settings.pairedRounds; i++) {
-      const round = await pairedRound(candidate, reference, env, referenceFirstIn(i), candidateMain)
+      const round = await pairedLoad({ scenario: candidate, config: env.config, ...(candidateMain === undefined ? {} : { main: candidateMain }) },
+        { scenario: reference, config: env.config }, env, referenceFirstIn(i))
       rounds.push(round)
       env.log(`  ${id.padEnd(22)} round ${i}  ${candidate.server} ${Math.round(round.candidate.rps)} req/s, ` +
         `${reference.server} ${Math.round(round.reference.rps)} req/s: ${(round.candidate.rps / round.reference.rps).toFixed(3)}` +

@@ -3,7 +3,7 @@
 // server's CPU time.
 import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
-import { startRedis } from '../test/helpers/redis'
+import { startPrivateRedis, startRedis } from '../test/helpers/redis'
 
 export interface BenchRedis {
   url: string
@@ -27,8 +27,9 @@ function procCpuSeconds (pid: number | undefined): number | undefined {
   }
 }
 
-export async function startBenchRedis (): Promise<BenchRedis> {
-  const server = await startRedis()
+/** `privately`: a redis-server of its own even when REDIS_URL is set (a second Redis beside the bench's). */
+export async function startBenchRedis (opts: { privately?: boolean } = {}): Promise<BenchRedis> {
+  const server = opts.privately === true ? await startPrivateRedis() : await startRedis()
   const client = new Redis(server.url, { maxRetriesPerRequest: 0 })
   try {
     await client.ping()

@@ -9,7 +9,7 @@ import { routesAndExpirySection, type RoutesAndExpiryResult } from './routes-and
 import type { Settings } from './settings'
 import type { SoakResult } from './soak'
 import { GOALS } from './scenarios'
-import { fmtCore, fmtInt, fmtMB, fmtMs, fmtRatio, median } from './stats'
+import { fmtCore, fmtInt, fmtMB, fmtMs, fmtRatio, mdTable, median } from './stats'
 import type { StormResult } from './storm'
 import { handleTotal, type CheckVerdict, type GoalVerdict, type ScenarioSummary } from './summary'
 
@@ -48,10 +48,6 @@ const mark = (met: boolean): string => met ? 'met' : '**MISSED**'
 function pad (rows: string[][]): string {
   const widths = (rows[0] ?? []).map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)))
   return rows.map((r) => r.map((cell, c) => c === 0 ? cell.padEnd(widths[c] as number) : cell.padStart(widths[c] as number)).join('  ')).join('\n')
-}
-
-function mdTable (head: string[], rows: string[][]): string {
-  return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => i === 0 ? ' --- ' : ' ---: ').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 }
 
 const SCENARIO_HEAD = ['Scenario', 'runs used', 'req/s', 'p50 ms', 'p99 ms', 'vs ref', 'rounds vs ref', 'req/CPU-s', 'vs ref (CPU)', 'server CPU', 'loadgen CPU', 'redis CPU', 'others CPU', 'failed']

@@ -4,19 +4,19 @@
 // 8. Refresh ahead: users whose token enters the margin during the run, the token endpoint delayed
 //    300 ms; latency of their requests against the other users' requests at the same moments, in
 //    the margin (background refresh) and, as the reference, past it (foreground refresh).
-// 9. Cost growth: the isAuthorized route with 1, 10 000 and 1 000 000 users stored in Redis.
+// 9. Cost growth: the isAuthorized route with 1, 10 000 and 1 000 000 users stored in Redis (growth.ts).
 // 10. Storms of 1, 50 and 500 users at once: token calls = users, failures 0, p99.
 import { Agent, get } from 'node:http'
 import { startSandbox, type Sandbox } from '../sandbox/index'
 import { REFRESH_AHEAD_MS } from '../lib/state'
 import { ServerChild } from './child'
-import { API_USER, BENCH_STATE_JSON, pluginKey, recipeKey } from './fixtures'
+import { growthSection, judgeGrowth, runGrowth, type GrowthRun } from './growth'
+import { API_USER, pluginKey, recipeKey } from './fixtures'
 import { httpGet } from './http'
 import { LatencyRecorder } from './latency'
 import { runLoad } from './load'
 import type { BenchEnv } from './measure'
-import { seedBenchUser } from './measure'
-import { fmtInt, fmtMs, fmtRatio } from './stats'
+import { fmtInt, fmtMs, fmtRatio, mdTable } from './stats'
 import { sandboxLogin } from './storm'
 import type { CheckVerdict } from './summary'
 
@@ -49,7 +49,6 @@ export interface RefreshAheadRun {
   tokenCalls: number
   failures: number
 }
-export interface GrowthRun { users: number, pluginRps: number, plainRps: number }
 export interface ManyStormRun { users: number, requests: number, tokenCalls: number, tokenCallsOk: number, failures: number, p50: number, p99: number }
 export interface RoutesAndExpiryResult {
   apiHeavy: ApiHeavyRun[]
@@ -259,55 +258,6 @@ async function runRefreshAhead (env: BenchEnv): Promise<RefreshAheadRun[]> {
   return runs
 }
 
-// Filler users: a state like a real one (a user id, two tokens, an expiry), under the plugin's keys.
-const FILL_SCRIPT = `
-for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
-  redis.call('SET', ARGV[3] .. i .. '}', ARGV[4])
-end
-return 0`
-const FILL_BATCH = 50_000
-
-async function fillUsers (env: BenchEnv, from: number, to: number): Promise<void> {
-  const value = BENCH_STATE_JSON
-  for (let start = from; start < to; start += FILL_BATCH) {
-    const end = Math.min(to, start + FILL_BATCH) - 1
-    await env.redis.client.eval(FILL_SCRIPT, 0, String(start), String(end), 'miro:token:{filler-', value)
-  }
-}
-
-async function runGrowth (env: BenchEnv): Promise<GrowthRun[]> {
-  env.log('\nCost growth: isAuthorized with many users stored')
-  const sizes = env.settings.quick ? [1, 10_000, 100_000] : [1, 10_000, 1_000_000]
-  const runs: GrowthRun[] = []
-  let stored = 1 // the bench user
-  try {
-    for (const size of sizes) {
-      await fillUsers(env, stored, size)
-      stored = Math.max(stored, size)
-      const rps: Record<string, number[]> = { 'redis-plugin': [], 'redis-plain': [] }
-      for (let round = 1; round <= env.settings.rounds; round++) {
-        for (const name of ['redis-plain', 'redis-plugin']) {
-          const server = await ServerChild.start(name, env.config, { cpus: env.serverCpus })
-          try {
-            await runLoad(server, { connections: env.settings.connections, duration: env.settings.warmupSeconds })
-            rps[name]?.push((await runLoad(server, { connections: env.settings.connections, duration: env.settings.measureSeconds })).rps)
-          } finally {
-            await server.stop()
-          }
-        }
-      }
-      const run = { users: size, pluginRps: med(rps['redis-plugin'] ?? []), plainRps: med(rps['redis-plain'] ?? []) }
-      runs.push(run)
-      env.log(`  ${String(size).padStart(9)} users: fastify-miro ${Math.round(run.pluginRps)} req/s, plain GET ${Math.round(run.plainRps)} req/s (dbsize ${await env.redis.client.dbsize()})`)
-    }
-  } finally {
-    // The filler goes; the bench user is written again.
-    await env.redis.client.flushall()
-    await seedBenchUser(env.redis)
-  }
-  return runs
-}
-
 async function manyStormOnce (users: number, env: BenchEnv): Promise<ManyStormRun> {
   const sandbox = await startSandbox()
   let server: ServerChild | undefined
@@ -364,7 +314,7 @@ export async function runRoutesAndExpiry (env: BenchEnv, only = scenariosFrom(pr
   const apiHeavy = await run(7, runApiHeavy)
   const refreshAhead = await run(8, runRefreshAhead)
   const storms = await run(10, runManyStorms)
-  const growth = await run(9, runGrowth) // last: it fills Redis, then empties it
+  const growth = await run(9, runGrowth)
   return { apiHeavy, refreshAhead, growth, storms }
 }
 
@@ -378,7 +328,7 @@ const med = (values: number[]): number => {
   return sorted.length === 0 ? NaN : sorted[Math.floor((sorted.length - 1) / 2)] as number
 }
 
-/** Figures that judge: 7's reads, 8's p99 against the same run's steady state, 10's token calls and failures. */
+/** Figures that judge: 7's reads, 8's p99 against the same run's steady state, 10's token calls and failures, 9's paired ratios. */
 export function judgeRoutesAndExpiry (r: RoutesAndExpiryResult): CheckVerdict[] {
   const plugin = r.apiHeavy.filter((x) => x.side === 'plugin')
   const sdk = r.apiHeavy.filter((x) => x.side === 'sdk')
@@ -413,12 +363,9 @@ export function judgeRoutesAndExpiry (r: RoutesAndExpiryResult): CheckVerdict[] 
       title: 'Storms of 1, 50 and 500 users at once: token calls = users, 0 failed',
       measured: r.storms.length === 0 ? 'not run' : r.storms.map((s) => `${s.users}: ${s.tokenCalls} calls, ${s.failures} failed`).join('; '),
       met: r.storms.length > 0 && r.storms.every((s) => s.tokenCalls === s.users && s.tokenCallsOk === s.users && s.failures === 0)
-    }
+    },
+    judgeGrowth(r.growth)
   ]
-}
-
-function mdTable (head: string[], rows: string[][]): string {
-  return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => i === 0 ? ' --- ' : ' ---: ').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n')
 }
 
 /** The markdown of scenarios 7–10, each figure beside its reference of the same run. */
@@ -438,7 +385,6 @@ export function routesAndExpirySection (r: RoutesAndExpiryResult): string {
     }
   })
   const sdkRps = sides[1]?.rps ?? NaN
-  const growthBase = r.growth[0]
   return [
     '### 7. A route making 10 API calls (sandbox)',
     '',
@@ -462,11 +408,7 @@ export function routesAndExpirySection (r: RoutesAndExpiryResult): string {
     '',
     '"Expiring" requests are those of a user sent within 1 s after its token state, fresh until then, was rewritten as entering the margin (or, for the reference, as past it). "Others meanwhile" are the other users\' requests sent during the same seconds: the steady state that judges, since a refresh costs the server the same work whether it runs in the background or not. "Before" is the same server and users in the seconds before, with no token crossing. "≥ 300 ms" counts answers at least as slow as the token endpoint: with a foreground refresh, each user\'s requests during its refresh wait for it.',
     '',
-    '### 9. Cost growth: isAuthorized with many users stored',
-    '',
-    mdTable(['Users in Redis', 'fastify-miro req/s', 'vs 1 user', 'plain GET req/s (reference)', 'vs 1 user', 'fastify-miro ÷ plain'], r.growth.map((g) => [
-      fmtInt(g.users), fmtInt(g.pluginRps), fmtRatio(g.pluginRps / (growthBase?.pluginRps ?? NaN)), fmtInt(g.plainRps), fmtRatio(g.plainRps / (growthBase?.plainRps ?? NaN)), fmtRatio(g.pluginRps / g.plainRps)
-    ])),
+    growthSection(r.growth),
     '',
     '### 10. Storms of many users at once (tokens expired past the margin)',
     '',

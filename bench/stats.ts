@@ -17,3 +17,8 @@ export const fmtRatio = (n: number): string => Number.isFinite(n) ? n.toFixed(2)
 /** A share of one core (1 = 100 %). */
 export const fmtCore = (n: number | undefined): string => n === undefined || !Number.isFinite(n) ? 'n/a' : Math.round(n * 100) + ' %'
 export const fmtMB = (bytes: number): string => (bytes / 1024 / 1024).toFixed(2) + ' MB'
+
+/** A markdown table: the first column left-aligned, the figures right-aligned. */
+export function mdTable (head: string[], rows: string[][]): string {
+  return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => i === 0 ? ' --- ' : ' ---: ').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n')
+}
