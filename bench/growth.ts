@@ -5,9 +5,9 @@
 // that shows how still the ratio holds. The plain GET server is measured alike, as the reference.
 import { BENCH_STATE_JSON } from './fixtures'
 import { seedBenchUser, type BenchEnv } from './measure'
-import { crossoverRatio, pairedLoad, referenceFirstIn, scenarioOf } from './paired'
+import { pairedRounds, scenarioOf } from './paired'
 import { startBenchRedis, type BenchRedis } from './redis'
-import { fmtInt, fmtRatio, mdTable, median, minMax } from './stats'
+import { fmtInt, fmtRatio, mdTable, median } from './stats'
 import type { CheckVerdict } from './summary'
 
 export interface GrowthRun {
@@ -44,16 +44,11 @@ async function pairedGrowth (env: BenchEnv, server: GrowthRun['server'], users: 
   const scenario = scenarioOf(server)
   const oneUser = { scenario, config: { ...env.config, redisUrl: env.redis.url } }
   const many = { scenario, config: { ...env.config, redisUrl: grown.url } }
-  const rounds = []
-  for (let i = 1; i <= env.settings.pairedRounds; i++) {
-    rounds.push(await pairedLoad(many, oneUser, env, referenceFirstIn(i)))
-  }
-  const ratios = rounds.map((r) => r.candidate.rps / r.reference.rps)
+  const { rounds, ...ratio } = await pairedRounds(many, oneUser, env)
   return {
     users,
     server,
-    ...crossoverRatio(ratios),
-    range: minMax(ratios),
+    ...ratio,
     rps: median(rounds.map((r) => r.candidate.rps)),
     oneUserRps: median(rounds.map((r) => r.reference.rps))
   }

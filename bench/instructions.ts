@@ -1,6 +1,6 @@
 // Instructions per request, counted by valgrind's callgrind: a figure the host's speed does not move
-// (the same binary and inputs give the same count whatever else the VM does), where req/s and
-// even paired ratios follow it (bench/FINDINGS.md, "G2 follows the host").
+// (the same binary and inputs give the same count whatever else the VM does), where req/s drift
+// with it and a paired ratio's last per cent moves from run to run (bench/FINDINGS.md).
 // `node dist/bench/instructions.js [--requests N] [--rounds R] [--connections C] [--cache-sim] [server…]` (default: redis-plain redis-plugin);
 // --cache-sim adds callgrind's simulated cache misses per request (D1mr, DLmr…), the same on any host.
 // Each server child runs under callgrind with counting off; after a warm-up (V8's tiers settle)
@@ -86,7 +86,10 @@ async function main (): Promise<void> {
   const requests = option('--requests', 5000)
   const rounds = option('--rounds', 3)
   const connections = option('--connections', 1)
-  const servers = argv.filter((a, i) => !a.startsWith('--') && !argv[i - 1]?.startsWith('--'))
+  // Server names: what is neither a flag nor the value of one of the options above (--cache-sim takes none).
+  const valued = new Set(['--requests', '--rounds', '--connections'])
+  const named = argv.filter((a, i) => !a.startsWith('--') && !valued.has(argv[i - 1] ?? ''))
+  const servers = named.length ? named : ['redis-plain', 'redis-plugin']
   if (!hasCallgrind()) throw new Error('valgrind (with callgrind_control) not found: apt-get install -y valgrind')
   const redis = await startBenchRedis()
   try {
@@ -95,7 +98,7 @@ async function main (): Promise<void> {
     const cacheSim = argv.includes('--cache-sim')
     const perEvent = (c: Record<string, number>): string => Object.entries(c).map(([event, n]) => `${event} ${fmtInt(n)}`).join(', ')
     for (let round = 1; round <= rounds; round++) {
-      for (const server of servers.length ? servers : ['redis-plain', 'redis-plugin']) {
+      for (const server of servers) {
         const c = await countInstructions(server, redis.url, { requests, warmup: 2 * requests, connections, cacheSim })
         counts.set(server, [...(counts.get(server) ?? []), c.perRequest])
         console.log(`round ${round} ${server.padEnd(24)} per request: ${perEvent(c.perRequest)} (${c.requests} requests)`)

@@ -97,7 +97,7 @@ export async function pairedLoad (candidate: PairSide, reference: PairSide, env:
 }
 
 /** Round `i` (from 1) begins with the reference when even. */
-export const referenceFirstIn = (i: number): boolean => i % 2 === 0
+const referenceFirstIn = (i: number): boolean => i % 2 === 0
 
 /** The median of the ratios of the rounds of one order (NaN when none ran). */
 const medianOfOrder = (ratios: number[], referenceFirst: boolean): number =>
@@ -110,6 +110,20 @@ export function crossoverRatio (ratios: number[]): Pick<PairedResult, 'ratio' | 
   return { ratio: Math.sqrt(byOrder.candidateFirst * byOrder.referenceFirst), byOrder }
 }
 
+/** A pair's rounds (settings.pairedRounds, in crossover order) and their ratio; `onRound` sees each round as it ends. */
+export async function pairedRounds (
+  candidate: PairSide, reference: PairSide, env: BenchEnv, onRound?: (round: PairedRound, i: number, referenceFirst: boolean) => void
+): Promise<Pick<PairedResult, 'rounds' | 'ratio' | 'byOrder' | 'range'>> {
+  const rounds: PairedRound[] = []
+  for (let i = 1; i <= env.settings.pairedRounds; i++) {
+    const round = await pairedLoad(candidate, reference, env, referenceFirstIn(i))
+    rounds.push(round)
+    onRound?.(round, i, referenceFirstIn(i))
+  }
+  const ratios = rounds.map((r) => r.candidate.rps / r.reference.rps)
+  return { rounds, ...crossoverRatio(ratios), range: minMax(ratios) }
+}
+
 export async function runPairs (env: BenchEnv): Promise<PairedResult[]> {
   if (env.serverCpus === undefined) {
     env.log('\nPaired runs skipped: they need both servers pinned to one core (see affinity.ts)')
@@ -120,23 +134,18 @@ export async function runPairs (env: BenchEnv): Promise<PairedResult[]> {
   env.log(`\nPaired runs (candidate and reference at once, both on CPU ${env.serverCpus})` + (build === undefined ? '' : `; every candidate runs from the build in ${build}`))
   const results: PairedResult[] = []
   for (const { id, candidate, reference } of pairsToRun(!env.settings.quick, env.settings.onlyPairs)) {
-    const rounds: PairedRound[] = []
-    for (let i = 1; i <= env.settings.pairedRounds; i++) {
-      const round = await pairedLoad({ scenario: candidate, config: env.config, ...(candidateMain === undefined ? {} : { main: candidateMain }) },
-        { scenario: reference, config: env.config }, env, referenceFirstIn(i))
-      rounds.push(round)
+    const candidateSide = { scenario: candidate, config: env.config, ...(candidateMain === undefined ? {} : { main: candidateMain }) }
+    const { rounds, ...ratio } = await pairedRounds(candidateSide, { scenario: reference, config: env.config }, env, (round, i, referenceFirst) => {
       env.log(`  ${id.padEnd(22)} round ${i}  ${candidate.server} ${Math.round(round.candidate.rps)} req/s, ` +
         `${reference.server} ${Math.round(round.reference.rps)} req/s: ${(round.candidate.rps / round.reference.rps).toFixed(3)}` +
-        ` (${referenceFirstIn(i) ? 'reference' : 'candidate'} first)`)
-    }
-    const ratios = rounds.map((r) => r.candidate.rps / r.reference.rps)
+        ` (${referenceFirst ? 'reference' : 'candidate'} first)`)
+    })
     results.push({
       id,
       candidate,
       reference,
       rounds,
-      ...crossoverRatio(ratios),
-      range: minMax(ratios),
+      ...ratio,
       perCpuRatio: median(rounds.map((r) => (r.candidate.rps / r.candidate.serverCpu) / (r.reference.rps / r.reference.serverCpu))),
       ...(build === undefined ? {} : { candidateBuild: build })
     })
